@@ -1,0 +1,1 @@
+"""Policies: networks, normalisers, RDP, Diffusion Policy, BEAST, training and checkpoints."""

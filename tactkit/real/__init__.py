@@ -1,0 +1,1 @@
+"""Robot interface, controller runtime, safety filter, watchdog and robot drivers."""

@@ -1,0 +1,1 @@
+"""The ``Sensor`` interface and drivers: tactile marker tracking, force/torque, cameras; tactile PCA."""
