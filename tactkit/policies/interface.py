@@ -65,4 +65,5 @@ class Policy(abc.ABC):
     def step(self, plan: Plan, t: float, fast_signal: np.ndarray | None = None) -> np.ndarray: ...
 
     def reset(self) -> None:
-        """Forget state carried between plans (start of an episode)."""
+        """Forget state carried between plans (start of an episode). Stateless by default."""
+        return None

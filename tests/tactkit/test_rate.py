@@ -1,0 +1,48 @@
+import pytest
+
+from tactkit.clock import SimClock, WallClock
+from tactkit.rate import RateLoop
+
+
+def test_deadlines_are_absolute_on_sim_clock():
+    clock = SimClock()
+    loop = RateLoop(100.0, clock)
+    times = []
+    for _ in range(5):
+        times.append(loop.wait())
+        clock.advance(0.003)  # work shorter than the period
+    assert times == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04])
+    s = loop.stats()
+    assert s.ticks == 5 and s.missed == 0
+    assert s.error_max == pytest.approx(0.0)
+    assert s.mean_period == pytest.approx(0.01)
+
+
+def test_overrun_counts_missed_and_rephases_without_burst():
+    clock = SimClock()
+    loop = RateLoop(100.0, clock)
+    loop.wait()  # t=0
+    clock.advance(0.035)  # overran 3.5 periods
+    t = loop.wait()
+    # deadlines 0.01, 0.02, 0.03 passed while working; the loop re-phases to 0.04
+    assert loop.missed == 3
+    assert t == pytest.approx(0.04)
+    assert clock.now() == pytest.approx(0.04)
+
+
+def test_wall_clock_loop_error_is_small_and_nonnegative():
+    loop = RateLoop(500.0, WallClock())
+    for _ in range(50):
+        loop.wait()
+    s = loop.stats()
+    assert s.ticks == 50
+    assert s.error_p50 >= 0.0
+    # Not a timing assertion on the machine: the loop never wakes before its deadline.
+    assert min(loop._errors[:50]) >= 0.0
+
+
+def test_bad_rate_rejected():
+    with pytest.raises(ValueError, match="rate_hz"):
+        RateLoop(0.0)
+    with pytest.raises(ValueError, match="rate_hz"):
+        RateLoop(float("nan"))
