@@ -1,0 +1,424 @@
+"""The episode store: multi-rate demonstrations in Zarr, crash-safe while recording.
+
+Layout (Zarr format 3)::
+
+    /                       attrs["tactkit"] = {format, format_version, streams: {key: StreamSpec}, attrs}
+    /episodes/ep_000000/    attrs = {task, calibration, metadata, start_wall_time, start_time}
+        <key>/values        [n, *shape]  images: JPEG, one frame per chunk; others: Blosc-zstd
+        <key>/timestamps    float64 [n]  capture time, one monotonic clock domain; fill NaN
+        commit/             attrs = commit record {success, note, metadata, lengths, ...}
+
+An episode is committed iff its ``commit`` group exists; that group is written last and
+nothing of a committed episode is written again. Root attributes are written once, at
+creation. See :mod:`tactkit.store.recorder` for the write ordering while recording.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import zarr
+
+from tactkit.store import _paths
+from tactkit.store.codecs import JpegCodec, lossless_compressor
+from tactkit.store.errors import FormatVersionError, NotAStoreError, StoreError
+from tactkit.store.recorder import EpisodeRecorder, _check_json, _StreamWriter
+from tactkit.store.schema import StreamSpec
+
+log = logging.getLogger(__name__)
+
+FORMAT_NAME = "tactkit.episode_store"
+FORMAT_VERSION = 1
+_EP_RE = re.compile(r"^ep_(\d{6,})$")
+#: Standard per-episode metadata fields (user metadata may not reuse these names).
+STANDARD_FIELDS = ("task", "success", "note", "calibration", "start_wall_time", "start_time",
+                   "end_wall_time", "recovered")
+_TS_CHUNK = 4096
+_LOWDIM_CHUNK_BYTES = 128 * 1024
+
+
+def _check_key(key: str) -> None:
+    if not key or "/" in key or key.startswith("__") or key in (".", ".."):
+        raise ValueError(f"invalid stream key '{key}' (no '/', not empty, no leading '__')")
+
+
+def _lowdim_chunk(spec: StreamSpec) -> int:
+    row = max(1, int(np.prod(spec.shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize)
+    return int(max(64, min(_TS_CHUNK, _LOWDIM_CHUNK_BYTES // row)))
+
+
+class Episode:
+    """A committed episode (read-only). Obtain with :meth:`EpisodeStore.episode`."""
+
+    def __init__(self, store: EpisodeStore, index: int, name: str, group: zarr.Group,
+                 record: dict[str, Any]) -> None:
+        self.store = store
+        self.index = index
+        self.name = name
+        self.group = group
+        self.record = record
+        self.attrs = dict(group.attrs)
+
+    def __repr__(self) -> str:
+        return f"Episode({self.index}, {self.name!r}, task={self.task!r}, lengths={self.lengths})"
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.record["lengths"])
+
+    @property
+    def lengths(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.record["lengths"].items()}
+
+    def length(self, key: str) -> int:
+        self._check(key)
+        return int(self.record["lengths"][key])
+
+    def _check(self, key: str) -> None:
+        if key not in self.record["lengths"]:
+            raise KeyError(f"episode {self.name} has no stream '{key}'; streams: {list(self.keys)}")
+
+    def _array(self, key: str, which: str) -> zarr.Array:
+        self._check(key)
+        try:
+            arr = self.group[f"{key}/{which}"]
+        except KeyError:
+            raise StoreError(f"episode {self.name}: stream '{key}' has no {which} array") from None
+        n = self.length(key)
+        if arr.shape[0] < n:
+            raise StoreError(
+                f"episode {self.name}: stream '{key}' has inconsistent length: {which} holds "
+                f"{arr.shape[0]} samples but the commit record says {n}"
+            )
+        return arr
+
+    def timestamps(self, key: str) -> np.ndarray:
+        """Capture times (float64 seconds, monotonic domain) of stream ``key``."""
+        return np.asarray(self._array(key, "timestamps")[: self.length(key)], dtype=np.float64)
+
+    def values(self, key: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """Samples ``[start:stop]`` of stream ``key`` as ``array[n, *shape]``."""
+        n = self.length(key)
+        sl = slice(*slice(start, stop).indices(n)[:2])
+        return np.asarray(self._array(key, "values")[sl])
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Standard fields (task, success, note, calibration, start/end times, recovered)
+        merged with the free-form metadata given at begin and at commit."""
+        md: dict[str, Any] = dict(self.attrs.get("metadata", {}))
+        md.update(self.record.get("metadata", {}))
+        md.update({
+            "task": self.attrs.get("task", ""),
+            "calibration": self.attrs.get("calibration", {}),
+            "start_wall_time": self.attrs.get("start_wall_time"),
+            "start_time": self.attrs.get("start_time"),
+            "success": self.record.get("success"),
+            "note": self.record.get("note", ""),
+            "end_wall_time": self.record.get("end_wall_time"),
+            "recovered": self.record.get("recovered", False),
+        })
+        return md
+
+    task = property(lambda self: self.attrs.get("task", ""))
+    success = property(lambda self: self.record.get("success"))
+    note = property(lambda self: self.record.get("note", ""))
+    calibration = property(lambda self: self.attrs.get("calibration", {}))
+    recovered = property(lambda self: bool(self.record.get("recovered", False)))
+
+    @property
+    def duration(self) -> float:
+        """Span from the earliest to the latest sample over all streams (seconds)."""
+        firsts = [v for v in self.record.get("t_first", {}).values() if v is not None]
+        lasts = [v for v in self.record.get("t_last", {}).values() if v is not None]
+        return float(max(lasts) - min(firsts)) if firsts and lasts else 0.0
+
+
+class EpisodeStore:
+    """A Zarr store of recorded episodes. Create with :meth:`create`, open with :meth:`open`."""
+
+    def __init__(self, path: str, root: zarr.Group, mode: str) -> None:
+        self.path = str(path)
+        self.root = root
+        self.mode = mode
+        info = root.attrs.get("tactkit")
+        if not isinstance(info, dict) or info.get("format") != FORMAT_NAME:
+            raise NotAStoreError(f"{path}: not a tactkit episode store (no '{FORMAT_NAME}' attributes)")
+        version = info.get("format_version")
+        if not isinstance(version, int):
+            raise NotAStoreError(f"{path}: format_version missing or not an integer: {version!r}")
+        if version > FORMAT_VERSION:
+            raise FormatVersionError(
+                f"{path}: store format version {version} is newer than this tactkit reads "
+                f"({FORMAT_VERSION}); upgrade tactkit"
+            )
+        self.format_version = version
+        try:
+            self.streams: dict[str, StreamSpec] = {
+                k: StreamSpec.from_json(v) for k, v in info["streams"].items()
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"{path}: bad stream schema in store attributes: {exc!r}") from None
+        self.attrs: dict[str, Any] = dict(info.get("attrs", {}))
+        self.image_quality = int(info.get("image_quality", 90))
+        self.flush_interval_s = float(info.get("flush_interval_s", 0.25))
+        self._committed: list[tuple[str, dict[str, Any]]] | None = None
+
+    # ------------------------------------------------------------------ create / open
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        streams: Mapping[str, StreamSpec | dict],
+        attrs: dict[str, Any] | None = None,
+        *,
+        image_quality: int = 90,
+        flush_interval_s: float = 0.25,
+        overwrite: bool = False,
+    ) -> EpisodeStore:
+        """Create an empty store at ``path`` (directory or fsspec URL) with the given schema.
+
+        ``image_quality`` is the JPEG quality of image streams (uint8 HxWx{1,3});
+        ``flush_interval_s`` (<= 1) bounds how much a crash can lose while recording.
+        """
+        if not streams:
+            raise ValueError("a store needs at least one stream")
+        specs: dict[str, StreamSpec] = {}
+        for key, spec in streams.items():
+            _check_key(key)
+            specs[key] = spec if isinstance(spec, StreamSpec) else StreamSpec.from_json(spec)
+        JpegCodec(quality=image_quality)  # validates
+        if not 0 < flush_interval_s <= 1.0:
+            raise ValueError(f"flush_interval_s must be in (0, 1], got {flush_interval_s}")
+        _check_json("attrs", attrs or {})
+        if _paths.exists(path) and not overwrite:
+            lp = _paths.local_path(path)
+            if lp is None or lp.is_file() or any(lp.iterdir()):
+                raise FileExistsError(f"{path} already exists (pass overwrite=True to replace it)")
+        info = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "streams": {k: s.to_json() for k, s in specs.items()},
+            "attrs": attrs or {},
+            "image_quality": int(image_quality),
+            "flush_interval_s": float(flush_interval_s),
+            "created_wall_time": time.time(),
+        }
+        root = zarr.open_group(_paths.make_store(path, read_only=False), mode="w",
+                               zarr_format=3, attributes={"tactkit": info})
+        root.create_group("episodes")
+        return cls(str(path), root, "a")
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, mode: str = "r") -> EpisodeStore:
+        """Open an existing store; ``mode`` is ``"r"`` (read-only) or ``"a"`` (record/recover)."""
+        if mode not in ("r", "a"):
+            raise ValueError(f"mode must be 'r' or 'a', got {mode!r}")
+        lp = _paths.local_path(path)
+        if lp is not None and not lp.exists():
+            raise FileNotFoundError(f"{path}: no such episode store")
+        if lp is not None and not (lp / "zarr.json").exists():
+            raise NotAStoreError(f"{path}: not a tactkit episode store (no zarr.json)")
+        try:
+            root = zarr.open_group(_paths.make_store(path, read_only=(mode == "r")), mode="r"
+                                   if mode == "r" else "r+")
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError) as exc:
+            raise NotAStoreError(f"{path}: not a tactkit episode store ({exc})") from None
+        return cls(str(path), root, mode)
+
+    # ------------------------------------------------------------------ listing
+    def _episodes_group(self) -> zarr.Group:
+        try:
+            return self.root["episodes"]
+        except KeyError:
+            raise StoreError(f"{self.path}: store has no 'episodes' group") from None
+
+    def _episode_names(self) -> list[str]:
+        return sorted(n for n in self._episodes_group().group_keys() if _EP_RE.match(n))
+
+    def refresh(self) -> None:
+        """Forget cached listings (see episodes committed by another process)."""
+        self._committed = None
+
+    def _committed_list(self) -> list[tuple[str, dict[str, Any]]]:
+        if self._committed is None:
+            eps = self._episodes_group()
+            out = []
+            for name in self._episode_names():
+                try:
+                    record = dict(eps[f"{name}/commit"].attrs)
+                except KeyError:
+                    continue
+                out.append((name, record))
+            self._committed = out
+        return self._committed
+
+    def interrupted(self) -> list[str]:
+        """Names of episode groups without a commit record (recording or crashed)."""
+        done = {n for n, _ in self._committed_list()}
+        return [n for n in self._episode_names() if n not in done]
+
+    @property
+    def num_episodes(self) -> int:
+        """Number of committed episodes."""
+        return len(self._committed_list())
+
+    def __len__(self) -> int:
+        return self.num_episodes
+
+    def episode(self, i: int) -> Episode:
+        """The ``i``-th committed episode (negative indices count from the end)."""
+        eps = self._committed_list()
+        n = len(eps)
+        if not -n <= i < n:
+            raise IndexError(f"episode index {i} out of range: the store has {n} committed episodes")
+        i %= n
+        name, record = eps[i]
+        return Episode(self, i, name, self._episodes_group()[name], record)
+
+    def episodes(self) -> Iterator[Episode]:
+        for i in range(self.num_episodes):
+            yield self.episode(i)
+
+    # ------------------------------------------------------------------ recording
+    def begin_episode(
+        self,
+        task: str = "",
+        metadata: dict[str, Any] | None = None,
+        calibration: dict[str, Any] | None = None,
+        start_time: float | None = None,
+        flush_interval_s: float | None = None,
+    ) -> EpisodeRecorder:
+        """Start recording a new episode. ``metadata`` is free-form JSON; ``calibration`` holds
+        sensor calibration; ``start_time`` is the episode start in the samples' monotonic clock
+        (default ``time.monotonic()``); the wall-clock start is stored alongside it."""
+        if self.mode == "r":
+            raise StoreError(f"{self.path}: store opened read-only; open with mode='a' to record")
+        metadata = dict(metadata or {})
+        clash = sorted(set(metadata) & set(STANDARD_FIELDS))
+        if clash:
+            raise ValueError(f"metadata keys {clash} are standard fields; pass them as arguments")
+        _check_json("metadata", metadata)
+        _check_json("calibration", calibration or {})
+        names = self._episode_names()
+        if self.interrupted():
+            log.warning("%s: uncommitted episodes %s are waiting for `tactkit dataset recover`",
+                        self.path, self.interrupted())
+        nxt = int(_EP_RE.match(names[-1]).group(1)) + 1 if names else 0
+        name = f"ep_{nxt:06d}"
+        attrs = {
+            "task": str(task),
+            "metadata": metadata,
+            "calibration": calibration or {},
+            "start_wall_time": time.time(),
+            "start_time": float(time.monotonic() if start_time is None else start_time),
+        }
+        group = self._episodes_group().create_group(name, attributes=attrs)
+        writers = {}
+        for key, spec in self.streams.items():
+            sg = group.create_group(key)
+            if spec.is_image and spec.shape[-1] in (1, 3):
+                cap = max(8, int(math.ceil(spec.rate_hz * 10)))
+                values = sg.create_array(
+                    "values", shape=(cap, *spec.shape), chunks=(1, *spec.shape), dtype="uint8",
+                    serializer=JpegCodec(quality=self.image_quality), compressors=None, fill_value=0,
+                )
+            else:
+                chunk = _lowdim_chunk(spec)
+                cap = chunk * max(1, int(math.ceil(spec.rate_hz * 10 / chunk)))
+                values = sg.create_array(
+                    "values", shape=(cap, *spec.shape), chunks=(chunk, *spec.shape), dtype=spec.dtype,
+                    compressors=lossless_compressor(np.dtype(spec.dtype).itemsize), fill_value=0,
+                )
+            timestamps = sg.create_array(
+                "timestamps", shape=(values.shape[0],), chunks=(_TS_CHUNK,), dtype="float64",
+                compressors=lossless_compressor(8), fill_value=np.nan,
+            )
+            writers[key] = _StreamWriter(key, spec, values, timestamps)
+        interval = self.flush_interval_s if flush_interval_s is None else flush_interval_s
+        return EpisodeRecorder(self, name, group, writers, interval)
+
+    def _write_commit(self, name: str, record: dict[str, Any]) -> Episode:
+        self._episodes_group()[name].create_group("commit", attributes=record)
+        self._committed = None
+        names = [n for n, _ in self._committed_list()]
+        return self.episode(names.index(name))
+
+    def _delete_episode(self, name: str) -> None:
+        del self._episodes_group()[name]
+        self._committed = None
+
+    # ------------------------------------------------------------------ maintenance
+    def recover(self, discard: bool = False) -> list[dict[str, Any]]:
+        """Commit (or with ``discard=True`` delete) every interrupted episode.
+
+        Per stream, the samples kept are the prefix with finite, non-decreasing timestamps
+        whose values decode; the commit record gets ``recovered: true``. Episodes with no
+        sample at all are deleted. Returns one report dict per episode handled.
+        """
+        from tactkit.store.recovery import recover_episode
+
+        if self.mode == "r":
+            raise StoreError(f"{self.path}: store opened read-only; open with mode='a' to recover")
+        reports = []
+        for name in self.interrupted():
+            reports.append(recover_episode(self, name, discard=discard))
+        lp = _paths.local_path(self.path)
+        if lp is not None:  # temp files a killed atomic write left behind
+            for p in lp.rglob("*.partial"):
+                p.unlink(missing_ok=True)
+        self._committed = None
+        return reports
+
+    def verify(self, progress: bool = False) -> list[str]:
+        """Read every committed episode fully; return the problems found (empty: all good)."""
+        from tactkit.store.recovery import verify_store
+
+        return verify_store(self, progress=progress)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, durations, streams and size, as shown by ``tactkit dataset info``."""
+        eps = self._committed_list()
+        frames = {k: 0 for k in self.streams}
+        duration = 0.0
+        n_success = 0
+        for _, rec in eps:
+            for k, n in rec.get("lengths", {}).items():
+                frames[k] = frames.get(k, 0) + int(n)
+            firsts = [v for v in rec.get("t_first", {}).values() if v is not None]
+            lasts = [v for v in rec.get("t_last", {}).values() if v is not None]
+            if firsts and lasts:
+                duration += max(lasts) - min(firsts)
+            n_success += bool(rec.get("success"))
+        return {
+            "path": self.path,
+            "format": FORMAT_NAME,
+            "format_version": self.format_version,
+            "episodes": len(eps),
+            "successful_episodes": n_success,
+            "interrupted_episodes": self.interrupted(),
+            "total_duration_s": round(duration, 3),
+            "size_bytes": _paths.size_on_disk(self.path),
+            "streams": {
+                k: {**s.to_json(), "frames": frames.get(k, 0),
+                    "codec": f"jpeg q{self.image_quality}" if s.is_image and s.shape[-1] in (1, 3)
+                    else "blosc-zstd"}
+                for k, s in self.streams.items()
+            },
+            "attrs": self.attrs,
+        }
+
+
+def delete_local(path: str | os.PathLike) -> None:
+    """Remove a local store directory (helper for tests and ``--overwrite``)."""
+    lp = _paths.local_path(path)
+    if lp is not None and lp.exists():
+        shutil.rmtree(lp)

@@ -1,0 +1,137 @@
+"""Salvaging interrupted episodes and verifying committed ones."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tactkit.store.episode_store import EpisodeStore
+
+log = logging.getLogger(__name__)
+
+
+def _valid_prefix(ts: np.ndarray) -> int:
+    """Length of the leading run of finite, non-decreasing timestamps."""
+    if len(ts) == 0:
+        return 0
+    bad = ~np.isfinite(ts)
+    bad[1:] |= np.diff(ts) < 0
+    return int(np.argmax(bad)) if bad.any() else len(ts)
+
+
+def _decodable_prefix(values: Any, n: int) -> int:
+    """Largest m <= n such that ``values[:m]`` decodes (chunk by chunk on failure)."""
+    try:
+        values[:n]
+        return n
+    except Exception:
+        pass
+    step = int(values.chunks[0])
+    m = 0
+    while m < n:
+        try:
+            values[m:min(n, m + step)]
+        except Exception:
+            break
+        m = min(n, m + step)
+    return m
+
+
+def recover_episode(store: EpisodeStore, name: str, discard: bool = False) -> dict[str, Any]:
+    """Commit the flushed prefix of interrupted episode ``name`` (or delete it)."""
+    eps = store._episodes_group()
+    report: dict[str, Any] = {"episode": name, "action": "discarded", "lengths": {}}
+    if discard:
+        store._delete_episode(name)
+        log.info("discarded interrupted episode %s", name)
+        return report
+    try:
+        group = eps[name]
+    except Exception as exc:  # group metadata unreadable: nothing to salvage
+        report["reason"] = f"unreadable episode group: {exc!r}"
+        store._delete_episode(name)
+        return report
+    lengths: dict[str, int] = {}
+    t_first: dict[str, float | None] = {}
+    t_last: dict[str, float | None] = {}
+    for key, spec in store.streams.items():
+        try:
+            values, tsa = group[f"{key}/values"], group[f"{key}/timestamps"]
+            ts = np.asarray(tsa[:], dtype=np.float64)
+        except Exception as exc:  # stream never created (killed during begin_episode)
+            log.info("%s: stream '%s' unreadable (%r); recovered as empty", name, key, exc)
+            values = tsa = None
+            ts = np.zeros(0)
+        n = _valid_prefix(ts)
+        if values is not None and n:
+            n = _decodable_prefix(values, n)
+        if values is not None:
+            values.resize((n, *spec.shape))
+            tsa.resize((n,))
+        else:
+            sg = group.require_group(key)
+            sg.create_array("values", shape=(0, *spec.shape), dtype=spec.dtype, overwrite=True)
+            sg.create_array("timestamps", shape=(0,), dtype="float64", overwrite=True)
+        lengths[key] = n
+        t_first[key] = float(ts[0]) if n else None
+        t_last[key] = float(ts[n - 1]) if n else None
+    report["lengths"] = lengths
+    if sum(lengths.values()) == 0:
+        report["reason"] = "no flushed samples"
+        store._delete_episode(name)
+        return report
+    record = {
+        "success": False,
+        "note": "recovered after an interrupted recording",
+        "metadata": {},
+        "lengths": lengths,
+        "t_first": t_first,
+        "t_last": t_last,
+        "end_wall_time": time.time(),
+        "recovered": True,
+    }
+    store._write_commit(name, record)
+    report["action"] = "recovered"
+    log.info("recovered interrupted episode %s: %s", name, lengths)
+    return report
+
+
+def verify_store(store: EpisodeStore, progress: bool = False) -> list[str]:
+    """Read every committed episode fully and check it against schema and commit record."""
+    problems: list[str] = []
+    eps = range(store.num_episodes)
+    if progress:
+        from tqdm import tqdm
+
+        eps = tqdm(eps, desc="verify", unit="episode")
+    for i in eps:
+        ep = store.episode(i)
+        for key, spec in store.streams.items():
+            where = f"episode {ep.name} stream '{key}'"
+            if key not in ep.record.get("lengths", {}):
+                problems.append(f"{where}: missing from the commit record")
+                continue
+            try:
+                ts = ep.timestamps(key)
+                vals = ep.values(key)
+            except Exception as exc:
+                problems.append(f"{where}: unreadable: {exc}")
+                continue
+            n = ep.length(key)
+            if len(ts) != n or len(vals) != n:
+                problems.append(f"{where}: inconsistent length: {len(ts)} timestamps, "
+                                f"{len(vals)} values, commit record {n}")
+            if vals.shape[1:] != spec.shape or vals.dtype != np.dtype(spec.dtype):
+                problems.append(f"{where}: stored {vals.dtype}{vals.shape[1:]} != schema "
+                                f"{spec.dtype}{spec.shape}")
+            if n and not np.isfinite(ts).all():
+                problems.append(f"{where}: non-finite timestamp at index {int(np.argmin(np.isfinite(ts)))}")
+            elif n > 1 and (np.diff(ts) < 0).any():
+                problems.append(f"{where}: timestamps go backwards at index {int(np.argmax(np.diff(ts) < 0)) + 1}")
+    for name in store.interrupted():
+        problems.append(f"episode {name}: interrupted (not committed); run `tactkit dataset recover`")
+    return problems
