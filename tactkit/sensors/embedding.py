@@ -237,26 +237,48 @@ def _is_tensor(x: Any) -> bool:
 
 
 def load_offsets_from_store(
-    store_path: str | Path, key: str, episodes: list[int] | None = None
-) -> np.ndarray:
-    """Concatenate stream ``key`` of the chosen (default: all) episodes of a store: ``[N, M, 2]``."""
+    store_path: str | Path,
+    keys: str | list[str] | None = None,
+    episodes: list[int] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Marker offsets ``[N, M, 2]`` of stream(s) ``keys`` over the chosen (default: all) episodes.
+
+    ``keys=None`` takes every ``observation.tactile.*.marker_offset`` stream in the store; the
+    samples of several keys (e.g. left and right pad) are stacked, so one PCA serves them all.
+    """
     from tactkit.store import EpisodeStore
 
     store = EpisodeStore.open(str(store_path), mode="r")
+    if keys is None:
+        keys = tactile_keys(store.streams)
+        if not keys:
+            raise KeyError(
+                f"{store_path}: no observation.tactile.*.marker_offset stream; "
+                f"streams: {', '.join(sorted(store.streams))}"
+            )
+    elif isinstance(keys, str):
+        keys = [keys]
+    for key in keys:
+        if key not in store.streams:
+            raise KeyError(f"{store_path}: no stream {key!r}; streams: {', '.join(sorted(store.streams))}")
     n_eps = store.num_episodes
     if n_eps == 0:
-        raise ValueError(f"{store_path}: store has no episodes")
+        raise ValueError(f"{store_path}: store has no committed episodes")
     chunks = []
     for i in episodes if episodes is not None else range(n_eps):
         if not 0 <= i < n_eps:
             raise ValueError(f"episode index {i} out of range (store has {n_eps})")
-        chunks.append(np.asarray(store.episode(i).values(key)))
+        ep = store.episode(i)
+        for key in keys:
+            v = np.asarray(ep.values(key), dtype=np.float32)
+            chunks.append(v.reshape(v.shape[0], -1, 2) if v.ndim == 2 else v)
+    shapes = {c.shape[1:] for c in chunks}
+    if len(shapes) != 1 or next(iter(shapes))[-1:] != (2,) or len(next(iter(shapes))) != 2:
+        raise ValueError(f"streams {keys} are not marker offset streams of one shape [M, 2]: {shapes}")
     x = np.concatenate(chunks, axis=0)
-    if x.ndim == 2 and x.shape[1] % 2 == 0:
-        x = x.reshape(x.shape[0], -1, 2)
-    if x.ndim != 3 or x.shape[2] != 2:
-        raise ValueError(f"stream {key!r} is not a marker offset stream ([n, M, 2]); got {x.shape}")
-    return x
+    if len(x) == 0:
+        raise ValueError(f"{store_path}: streams {keys} hold no samples")
+    return x, list(keys)
 
 
 def tactile_keys(streams: dict[str, Any]) -> list[str]:
@@ -266,14 +288,14 @@ def tactile_keys(streams: dict[str, Any]) -> list[str]:
 
 def fit_pca_from_store(
     store_path: str | Path,
-    key: str,
+    key: str | list[str] | None = None,
     n_components: int = 15,
     episodes: list[int] | None = None,
 ) -> TactilePCA:
-    """Fit a :class:`TactilePCA` on stream ``key`` of an episode store (all episodes by default)."""
-    offsets = load_offsets_from_store(store_path, key, episodes)
+    """Fit a :class:`TactilePCA` on marker offset stream(s) of an episode store (all episodes by default)."""
+    offsets, keys = load_offsets_from_store(store_path, key, episodes)
     return TactilePCA.fit(
         offsets,
         n_components=n_components,
-        metadata={"store": str(store_path), "key": key, "episodes": episodes},
+        metadata={"store": str(store_path), "keys": keys, "episodes": episodes},
     )

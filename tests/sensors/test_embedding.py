@@ -5,9 +5,9 @@ import torch
 from tactkit.sensors.embedding import TactilePCA
 
 
-def _low_rank_offsets(n=400, m=63, rank=4, seed=0):
+def _low_rank_offsets(n=400, m=63, rank=4, seed=0, basis_seed=None):
     rng = np.random.default_rng(seed)
-    basis = rng.normal(size=(rank, m * 2))
+    basis = np.random.default_rng(basis_seed).normal(size=(rank, m * 2)) if basis_seed is not None else rng.normal(size=(rank, m * 2))
     codes = rng.normal(size=(n, rank)) * np.array([5.0, 3.0, 2.0, 1.0])[:rank]
     x = codes @ basis + 0.3 + rng.normal(scale=1e-3, size=(n, m * 2))
     return x.reshape(n, m, 2).astype(np.float32)
@@ -64,3 +64,42 @@ def test_bad_inputs_are_named(tmp_path):
     (tmp_path / "x.safetensors").write_bytes(b"junk")
     with pytest.raises(FileNotFoundError):
         TactilePCA.load(tmp_path / "missing.safetensors")
+
+
+def _make_store(path, n_eps=2, n=120):
+    from tactkit.store import EpisodeStore, StreamSpec
+
+    keys = ["observation.tactile.left.marker_offset", "observation.tactile.right.marker_offset"]
+    streams = {k: StreamSpec("float32", (63, 2), 24.0, "normalised") for k in keys}
+    streams["observation.wrench"] = StreamSpec("float32", (6,), 100.0, "N")
+    store = EpisodeStore.create(str(path), streams=streams)
+    for e in range(n_eps):
+        with store.begin_episode(task="press") as rec:
+            for k_i, k in enumerate(keys):
+                x = _low_rank_offsets(n=n, seed=10 * e + k_i, basis_seed=99) * 0.01
+                rec.append_many(k, np.arange(n) / 24.0, x)
+    return keys
+
+
+def test_fit_pca_from_store_and_cli(tmp_path, capsys):
+    from tactkit.cli.main import main
+    from tactkit.sensors.embedding import fit_pca_from_store
+
+    keys = _make_store(tmp_path / "s.zarr")
+    pca = fit_pca_from_store(tmp_path / "s.zarr", keys[0], n_components=5)
+    assert pca.metadata["n_samples"] == 240 and pca.metadata["keys"] == [keys[0]]
+    both = fit_pca_from_store(tmp_path / "s.zarr", None, n_components=5)
+    assert both.metadata["n_samples"] == 480  # both pads stacked
+    out = tmp_path / "pca.safetensors"
+    rc = main(["tactile", "fit-pca", str(tmp_path / "s.zarr"), "--key", keys[1],
+               "--components", "6", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "6 components explain" in text and "240 samples" in text
+    loaded = TactilePCA.load(out)
+    assert loaded.n_components == 6 and loaded.explained_variance_ratio[:4].sum() > 0.999
+    # bad key: clear error, exit code 1
+    rc = main(["tactile", "fit-pca", str(tmp_path / "s.zarr"), "--key", "observation.nope",
+               "--out", str(out)])
+    assert rc == 1
+    assert "no stream 'observation.nope'" in capsys.readouterr().err
