@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -242,7 +243,11 @@ class EpisodeStore:
             raise StoreError(f"{self.path}: store has no 'episodes' group") from None
 
     def _episode_names(self) -> list[str]:
-        return sorted(n for n in self._episodes_group().group_keys() if _EP_RE.match(n))
+        with warnings.catch_warnings():
+            # temp files of an interrupted atomic write are not zarr nodes; recover() removes them
+            warnings.filterwarnings("ignore", message=".*not recognized as a component")
+            names = list(self._episodes_group().group_keys())
+        return sorted(n for n in names if _EP_RE.match(n))
 
     def refresh(self) -> None:
         """Forget cached listings (see episodes committed by another process)."""
