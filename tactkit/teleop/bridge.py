@@ -1,0 +1,470 @@
+"""The teleoperation bridge: headset poses in, robot commands out, tactile feedback back.
+
+One thread owns everything that touches the robot, so there are no locks around it::
+
+    loop:
+      poll the upstream ROUTER until the next deadline (feedback, record, world step)
+      drain every queued upstream message: size check -> decode -> validate -> sequence check
+        (each refusal is counted by reason; nothing refused goes further)
+        control  -> handled at once, acknowledged
+        pose     -> only the newest survives the drain (latest wins, no backlog after a stall)
+      newest pose -> retarget (clutch) -> safety filter -> robot.send
+      pose stream silent > stream_timeout_s -> clutches reset: the robot holds its last target
+      feedback due -> one Feedback on the PUB socket (subscribers CONFLATE: latest wins)
+
+The ``before_tick`` hook lets a simulation step its world in this same thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import zmq
+
+from tactkit.clock import Clock, WallClock
+from tactkit.real.robot import Robot, RobotCommand, RobotState
+from tactkit.sensors.base import Sensor
+from tactkit.teleop import protocol as P
+from tactkit.teleop.feedback import (
+    FeedbackConfig,
+    arm_feedback,
+    arrow_field,
+    encode_jpeg,
+    force_arrows,
+    sensor_name,
+)
+from tactkit.teleop.retarget import RetargetConfig, Retargeter
+from tactkit.teleop.security import ServerSecurity, check_bind_policy
+
+log = logging.getLogger(__name__)
+
+
+class CommandFilter(Protocol):
+    """The controller's safety filter: clamps a command given the measured state."""
+
+    def filter(self, command: RobotCommand, state: RobotState) -> RobotCommand: ...
+
+
+class EpisodeControl(Protocol):
+    """What the bridge needs from a recording session (see :mod:`tactkit.teleop.recording`)."""
+
+    recording: bool
+    episodes: int
+
+    def start(self, note: str = "") -> None: ...
+    def stop(self, success: bool = True, note: str = "") -> None: ...
+    def discard(self) -> None: ...
+    def on_headset(self, msg: P.HeadsetPose, receive_time: float) -> None: ...
+    def on_command(self, command: RobotCommand) -> None: ...
+    def tick(self, now: float, state: RobotState | None) -> None: ...
+    def status(self) -> str: ...
+
+
+@dataclass
+class BridgeConfig:
+    upstream: str = "tcp://127.0.0.1:5555"  # ROUTER: headset poses, heartbeats, control
+    feedback: str = "tcp://127.0.0.1:5556"  # PUB: feedback
+    keys: str = ""  # directory from `tactkit keys generate`; empty = no CURVE
+    insecure: bool = False  # allow a non-loopback bind without CURVE
+    stream_timeout_s: float = 0.25  # pose stream silent longer than this = lost
+    max_drain: int = 10_000  # upstream messages handled per loop iteration at most
+    record_rate_hz: float = 50.0  # robot state / sensor polling for the recorder
+    button_start_stop: str = "right.lower"  # A: start / stop (commit) an episode
+    button_discard: str = "right.upper"  # B: discard the current episode
+    retarget: RetargetConfig = field(default_factory=RetargetConfig)
+    feedback_cfg: FeedbackConfig = field(default_factory=FeedbackConfig)
+
+    def __post_init__(self) -> None:
+        if self.stream_timeout_s <= 0:
+            raise ValueError(f"bridge.stream_timeout_s={self.stream_timeout_s} must be > 0")
+        for name in ("button_start_stop", "button_discard"):
+            side, _, button = getattr(self, name).partition(".")
+            if side not in ("left", "right") or button not in _BUTTONS:
+                raise ValueError(f"bridge.{name}={getattr(self, name)!r}: use <left|right>.<{'|'.join(_BUTTONS)}>")
+
+
+_BUTTONS = {"upper": P.BUTTON_UPPER, "lower": P.BUTTON_LOWER, "thumbstick": P.BUTTON_THUMBSTICK}
+
+
+@dataclass
+class BridgeStats:
+    poses_received: int = 0  # accepted pose messages
+    poses_applied: int = 0  # poses of the active operator given to the retargeter
+    poses_superseded: int = 0  # poses whose command lost to a newer pose in the same drain
+    heartbeats: int = 0
+    controls: int = 0
+    commands_sent: int = 0
+    feedback_sent: int = 0
+    stream_losses: int = 0
+    operator_switches: int = 0
+    ignored_other_operator: int = 0
+    latency: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
+
+
+class TeleopBridge:
+    """Headset <-> robot bridge over ZeroMQ. ``start()`` runs it in a thread; ``stop()`` ends it."""
+
+    def __init__(self, robot: Robot, config: BridgeConfig | None = None, *,
+                 safety: CommandFilter, sensors: dict[str, Sensor] | None = None,
+                 recorder: EpisodeControl | None = None, clock: Clock | None = None,
+                 before_tick: Callable[[float], float | None] | None = None,
+                 context: zmq.Context | None = None) -> None:
+        self.robot = robot
+        self.config = config or BridgeConfig()
+        self.safety = safety
+        self.sensors = dict(sensors or {})
+        self.recorder = recorder
+        self.clock = clock or WallClock()
+        self.before_tick = before_tick
+        self.retargeter = Retargeter(self.config.retarget, tuple(robot.arm_names))
+        self.rejects = P.RejectCounter()
+        self.stats = BridgeStats()
+        self._ctx = context or zmq.Context.instance()
+        self._security: ServerSecurity | None = None
+        self._guards: collections.OrderedDict[bytes, P.SequenceGuard] = collections.OrderedDict()
+        self._operator: bytes | None = None
+        self._last_pose_time = -np.inf
+        self._prev_buttons: dict[str, int] = {"left": 0, "right": 0}
+        self._requests: queue.Queue = queue.Queue()
+        self._log_lines: collections.deque[str] = collections.deque(maxlen=8)
+        self._feedback_seq = 0
+        self._last_camera_t = -np.inf
+        self._state: RobotState | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._bound = threading.Event()
+        self._error: BaseException | None = None
+        self.endpoints: dict[str, str] = {}
+
+    # ----------------------------------------------------------------- lifecycle
+    def bind(self) -> None:
+        """Create and bind the sockets (checks the bind policy first)."""
+        cfg = self.config
+        check_bind_policy([cfg.upstream, cfg.feedback], curve=bool(cfg.keys), insecure=cfg.insecure)
+        if cfg.keys:
+            from pathlib import Path
+
+            self._security = ServerSecurity(self._ctx, Path(cfg.keys) / "bridge.key_secret")
+        self._router = self._ctx.socket(zmq.ROUTER)
+        self._pub = self._ctx.socket(zmq.PUB)
+        for sock in (self._router, self._pub):
+            sock.linger = 0
+            if self._security:
+                self._security.apply(sock)
+        self._router.maxmsgsize = P.ZMQ_MAX_MSG_BYTES
+        self._router.rcvhwm = 1000
+        self._router.router_mandatory = False
+        self._pub.sndhwm = 2
+        self._router.bind(cfg.upstream)
+        self._pub.bind(cfg.feedback)
+        self.endpoints = {
+            "upstream": self._router.getsockopt_string(zmq.LAST_ENDPOINT),
+            "feedback": self._pub.getsockopt_string(zmq.LAST_ENDPOINT),
+        }
+        self._bound.set()
+        log.info("teleop bridge: upstream %s, feedback %s, CURVE %s", self.endpoints["upstream"],
+                 self.endpoints["feedback"], "on" if self._security else "OFF")
+
+    def start(self) -> TeleopBridge:
+        if not self._bound.is_set():
+            self.bind()
+        self._thread = threading.Thread(target=self._run, name="teleop-bridge", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        self.close()
+
+    def close(self) -> None:
+        if self._bound.is_set():
+            self._router.close(0)
+            self._pub.close(0)
+            self._bound.clear()
+        if self._security is not None:
+            self._security.stop()
+            self._security = None
+
+    def __enter__(self) -> TeleopBridge:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception that ended the loop, if one did."""
+        return self._error
+
+    def request(self, command: str, **kwargs) -> None:
+        """Thread-safe local control (keyboard): 'start_episode', 'stop_episode', 'discard_episode'."""
+        self._requests.put((command, kwargs))
+
+    # ----------------------------------------------------------------- the loop
+    def _run(self) -> None:
+        try:
+            self.run_forever()
+        except BaseException as exc:  # noqa: BLE001 - reported via .error and the log
+            self._error = exc
+            log.exception("teleop bridge loop crashed")
+
+    def run_forever(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        fb_period = 1.0 / self.config.feedback_cfg.rate_hz
+        rec_period = 1.0 / self.config.record_rate_hz
+        now = self.clock.now()
+        next_fb = now
+        next_rec = now
+        self._state = self.robot.read_state()
+        while not self._stop.is_set():
+            now = self.clock.now()
+            next_world = self.before_tick(now) if self.before_tick else None
+            deadline = min(next_fb, next_rec, next_world if next_world is not None else np.inf)
+            timeout_ms = max(0.0, (deadline - self.clock.now()) * 1000.0)
+            if poller.poll(min(timeout_ms, 50.0)):
+                self._drain()
+            self._handle_local_requests()
+            now = self.clock.now()
+            self._check_stream(now)
+            if now >= next_rec:
+                next_rec = max(next_rec + rec_period, now)
+                self._state = self.robot.read_state()
+                if self.recorder is not None:
+                    self.recorder.tick(now, self._state)
+            if now >= next_fb:
+                next_fb = max(next_fb + fb_period, now)
+                self._publish_feedback(now)
+
+    def _drain(self) -> None:
+        # Every accepted pose advances the clutches and buttons (no edge is lost), but only the
+        # command from the newest pose of this drain is sent: latest wins, no backlog.
+        newest: tuple[RobotCommand | None, float] | None = None
+        state = self.robot.read_state()
+        self._state = state
+        for _ in range(self.config.max_drain):
+            try:
+                frames = self._router.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                break
+            t_rx = self.clock.now()
+            if len(frames) != 2:
+                self.rejects.add(P.Rejected("malformed", f"{len(frames) - 1} frames, expected 1"))
+                continue
+            ident, data = frames
+            msg = self._validate(ident, data)
+            if msg is None:
+                continue
+            if isinstance(msg, P.HeadsetPose):
+                self.stats.poses_received += 1
+                if newest is not None:
+                    self.stats.poses_superseded += 1
+                newest = (self._process_pose(ident, msg, t_rx, state), t_rx)
+            elif isinstance(msg, P.Heartbeat):
+                self.stats.heartbeats += 1
+            else:
+                self.stats.controls += 1
+                self._handle_control(ident, msg)
+        if newest is not None and newest[0] is not None:
+            self._send(newest[0], state, newest[1])
+
+    def _validate(self, ident: bytes, data: bytes) -> P.Upstream | None:
+        try:
+            msg = P.decode_upstream(data)
+            guard = self._guards.get(ident)
+            if guard is None:
+                guard = self._guards[ident] = P.SequenceGuard()
+                if len(self._guards) > 64:
+                    self._guards.popitem(last=False)
+            self._guards.move_to_end(ident)
+            if guard.check(msg) and ident == self._operator:
+                self._reset_clutch(f"operator reconnected (session {msg.session})")
+            return msg
+        except P.Rejected as rej:
+            self.rejects.add(rej)
+            log.debug("rejected upstream message: %s", rej)
+            return None
+
+    def _process_pose(self, ident: bytes, msg: P.HeadsetPose, t_rx: float,
+                      state: RobotState) -> RobotCommand | None:
+        now = self.clock.now()
+        if ident != self._operator:
+            if self._operator is not None and now - self._last_pose_time < self.config.stream_timeout_s:
+                self.stats.ignored_other_operator += 1
+                return None
+            if self._operator is not None:
+                self.stats.operator_switches += 1
+            self._operator = ident
+            self._reset_clutch("new operator connected")
+        elif now - self._last_pose_time > self.config.stream_timeout_s:
+            self.retargeter.reset()  # resumed after a gap: re-engage before moving
+        self._last_pose_time = now
+        self.stats.poses_applied += 1
+        if self.recorder is not None:
+            self.recorder.on_headset(msg, t_rx)
+        self._handle_buttons(msg)
+        return self.retargeter.update(msg, state.arms, now)
+
+    def _send(self, command: RobotCommand, state: RobotState, t_rx: float) -> None:
+        safe = self.safety.filter(command, state)
+        self.robot.send(safe)
+        self.stats.commands_sent += 1
+        self.stats.latency.append(self.clock.now() - t_rx)
+        if self.recorder is not None:
+            self.recorder.on_command(safe)
+
+    def _check_stream(self, now: float) -> None:
+        if any(self.retargeter.engaged.values()) and now - self._last_pose_time > self.config.stream_timeout_s:
+            self.stats.stream_losses += 1
+            self._reset_clutch(f"headset stream lost ({now - self._last_pose_time:.2f} s): holding")
+
+    def _reset_clutch(self, why: str) -> None:
+        self.retargeter.reset()
+        self._say(why)
+
+    def _say(self, text: str) -> None:
+        log.info("%s", text)
+        self._log_lines.append(text)
+
+    # ----------------------------------------------------------------- control
+    def _handle_buttons(self, msg: P.HeadsetPose) -> None:
+        for name, action in (("button_start_stop", "toggle"), ("button_discard", "discard_episode")):
+            side, _, button = getattr(self.config, name).partition(".")
+            hand = getattr(msg, side)
+            buttons = hand.buttons if hand is not None else 0
+            bit = 1 << _BUTTONS[button]
+            if buttons & bit and not self._prev_buttons[side] & bit:
+                if action == "toggle":
+                    recording = self.recorder is not None and self.recorder.recording
+                    action = "stop_episode" if recording else "start_episode"
+                ok, text = self._episode_command(action)
+                self._say(text)
+        for side in ("left", "right"):
+            hand = getattr(msg, side)
+            self._prev_buttons[side] = hand.buttons if hand is not None else 0
+
+    def _handle_local_requests(self) -> None:
+        while True:
+            try:
+                command, kwargs = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            ok, text = self._episode_command(command, **kwargs)
+            self._say(text)
+
+    def _episode_command(self, command: str, success: bool = True, note: str = "") -> tuple[bool, str]:
+        rec = self.recorder
+        if rec is None:
+            return False, f"{command}: not recording (start the bridge with --record PATH)"
+        try:
+            if command == "start_episode":
+                if rec.recording:
+                    return False, "start_episode: an episode is already being recorded"
+                rec.start(note=note)
+                return True, f"episode {rec.episodes} started"
+            if command == "stop_episode":
+                if not rec.recording:
+                    return False, "stop_episode: no episode is being recorded"
+                rec.stop(success=success, note=note)
+                return True, f"episode committed ({rec.episodes} in store)"
+            if command == "discard_episode":
+                if not rec.recording:
+                    return False, "discard_episode: no episode is being recorded"
+                rec.discard()
+                return True, "episode discarded"
+        except (ValueError, OSError) as exc:
+            log.exception("%s failed", command)
+            return False, f"{command} failed: {exc}"
+        return False, f"unknown command {command!r}"
+
+    def _handle_control(self, ident: bytes, msg: P.Control) -> None:
+        if msg.command == "calibrate":
+            ok, text = self._calibrate(msg)
+        elif msg.command == "status":
+            ok, text = True, self.status_line()
+        else:
+            ok, text = self._episode_command(msg.command, success=msg.success, note=msg.note)
+        self._say(text)
+        rec = self.recorder
+        ack = P.Ack(v=P.PROTOCOL_VERSION, request_id=msg.request_id, ok=ok, message=text,
+                    episodes=rec.episodes if rec else 0, recording=bool(rec and rec.recording))
+        try:
+            self._router.send_multipart([ident, P.encode(ack)], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.warning("could not send ack %d: %s", msg.request_id, exc)
+
+    def _calibrate(self, msg: P.Control) -> tuple[bool, str]:
+        """Set T_BH from the message, or re-zero so the driving hand sits at its arm's TCP."""
+        if msg.calibration is not None:
+            pose = [*msg.calibration.pos, *msg.calibration.quat]
+            self.retargeter.set_calibration(pose)
+            return True, "calibration set"
+        return False, "calibrate: message carries no calibration pose"
+
+    # ----------------------------------------------------------------- feedback
+    def _publish_feedback(self, now: float) -> None:
+        state = self._state
+        if state is None:
+            return
+        cfg = self.config.feedback_cfg
+        tactile, images = [], []
+        send_cameras = cfg.camera_rate_hz > 0 and now - self._last_camera_t >= 1.0 / cfg.camera_rate_hz
+        for sensor in self.sensors.values():
+            sample = sensor.read_latest(max_age=cfg.max_sample_age_s)
+            if sample is None:
+                continue
+            kind = sensor_name(sample.key)
+            if kind is None:
+                continue
+            if kind[0] == "tactile":
+                tactile.append(arrow_field(kind[1], sample.value, sample.capture_time, cfg))
+            elif send_cameras:
+                images.append(encode_jpeg(kind[1], sample.value, sample.capture_time, cfg.jpeg_quality))
+        if send_cameras:
+            self._last_camera_t = now
+        rec = self.recorder
+        msg = P.Feedback(
+            v=P.PROTOCOL_VERSION, seq=self._feedback_seq, t=now,
+            arms=arm_feedback(state, self.retargeter.engaged),
+            tactile=tactile, forces=force_arrows(state, cfg), status=self.status_line(),
+            log=list(self._log_lines), images=images,
+            recording=bool(rec and rec.recording), episodes=rec.episodes if rec else 0,
+        )
+        self._feedback_seq += 1
+        try:
+            self._pub.send(P.encode(msg), zmq.NOBLOCK)
+            self.stats.feedback_sent += 1
+        except zmq.Again:
+            pass
+
+    def status_line(self) -> str:
+        engaged = ",".join(a for a, e in self.retargeter.engaged.items() if e) or "-"
+        rec = self.recorder.status() if self.recorder is not None else "not recording"
+        return (f"engaged {engaged} | poses {self.stats.poses_applied} cmds {self.stats.commands_sent} "
+                f"| rejected {self.rejects.total} | {rec}")
+
+
+def new_session_id() -> int:
+    """A random session id for a headset client (63 bits)."""
+    return secrets.randbits(63)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, poll: float = 0.005) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` s pass (test and client helper)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll)
+    return predicate()
