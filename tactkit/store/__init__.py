@@ -8,9 +8,11 @@ Recording and reading::
     ep = EpisodeStore.open("runs/demo.zarr").episode(0); ep.timestamps(key); ep.values(key)
 
 Training: :func:`align` (grid + diffusion_policy replay-buffer layout), :class:`ReplayBuffer`,
-:class:`SequenceSampler`, :func:`get_val_mask`, :func:`compute_stats`.
+:class:`SequenceSampler`, :func:`get_val_mask`, :func:`compute_stats`; the PyTorch dataset is
+:class:`tactkit.store.torch_dataset.SequenceDataset` (imports torch).
 """
 
+from tactkit.store.align import align
 from tactkit.store.episode_store import FORMAT_NAME, FORMAT_VERSION, Episode, EpisodeStore
 from tactkit.store.errors import (
     FormatVersionError,
@@ -19,7 +21,10 @@ from tactkit.store.errors import (
     StoreError,
 )
 from tactkit.store.recorder import EpisodeRecorder
+from tactkit.store.replay_buffer import ReplayBuffer, ReplayBufferWriter
+from tactkit.store.sampler import SequenceSampler, create_indices, get_val_mask
 from tactkit.store.schema import POSE_NAMES, WRENCH_NAMES, StreamSpec
+from tactkit.store.stats import compute_stats
 
 __all__ = [
     "FORMAT_NAME",
@@ -31,7 +36,14 @@ __all__ = [
     "EpisodeStore",
     "FormatVersionError",
     "NotAStoreError",
+    "ReplayBuffer",
+    "ReplayBufferWriter",
     "SampleError",
+    "SequenceSampler",
     "StoreError",
     "StreamSpec",
+    "align",
+    "compute_stats",
+    "create_indices",
+    "get_val_mask",
 ]

@@ -1,0 +1,181 @@
+"""The training view: every stream resampled onto one fixed control grid.
+
+Per episode the grid is ``t0 + k / fps`` for ``t0 = max(first timestamp of each key)`` up to
+``min(last timestamp of each key)``, so every key has a sample at or before every tick.
+Each key takes the **latest sample at or before the tick** (zero-order hold, never a sample
+from the future). Keys matching ``interpolate`` (float streams only) are instead linearly
+interpolated between the samples around the tick; quaternion blocks (elements named
+``qw qx qy qz``, or 7-D ``*pose`` keys laid out x y z qw qx qy qz) use normalised lerp with
+the sign of the second quaternion aligned to the first (shortest arc).
+
+The result is written in diffusion_policy's replay-buffer layout, plus ``data/timestamp``
+(the tick times, the store's monotonic clock).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tactkit.store.replay_buffer import TIMESTAMP_KEY, ReplayBuffer, ReplayBufferWriter
+
+if TYPE_CHECKING:
+    from tactkit.store.episode_store import Episode, EpisodeStore
+    from tactkit.store.schema import StreamSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERPOLATE = ("observation.state.*",)
+
+
+def quaternion_blocks(key: str, spec: StreamSpec) -> list[int]:
+    """Start indices of (w, x, y, z) quaternion blocks in a 1-D stream."""
+    if len(spec.shape) != 1:
+        return []
+    names = list(spec.names)
+    if names:
+        return [i for i in range(len(names) - 3) if names[i:i + 4] == ["qw", "qx", "qy", "qz"]]
+    if spec.shape == (7,) and key.endswith("pose"):
+        return [3]
+    return []
+
+
+def grid(timestamps: Sequence[np.ndarray], fps: float) -> np.ndarray:
+    """Tick times covered by every stream: from the latest first sample to the earliest last."""
+    t0 = max(float(ts[0]) for ts in timestamps)
+    t1 = min(float(ts[-1]) for ts in timestamps)
+    if t1 < t0:
+        return np.zeros(0)
+    n = int(np.floor((t1 - t0) * fps + 1e-9)) + 1
+    return t0 + np.arange(n) / fps
+
+
+def hold_indices(ts: np.ndarray, ticks: np.ndarray) -> np.ndarray:
+    """Index of the latest sample at or before each tick (ticks must be >= ts[0])."""
+    return np.searchsorted(ts, ticks, side="right") - 1
+
+
+def interpolate(ts: np.ndarray, vals: np.ndarray, ticks: np.ndarray, quat_starts: Sequence[int] = ()) -> np.ndarray:
+    """Linear interpolation of ``vals[n, ...]`` at ``ticks`` (nlerp for quaternion blocks)."""
+    j0 = hold_indices(ts, ticks)
+    j1 = np.minimum(j0 + 1, len(ts) - 1)
+    dt = ts[j1] - ts[j0]
+    a = np.where(dt > 0, (ticks - ts[j0]) / np.where(dt > 0, dt, 1.0), 0.0)
+    a = a.reshape(-1, *([1] * (vals.ndim - 1)))
+    v0, v1 = vals[j0].astype(np.float64), vals[j1].astype(np.float64)
+    for s in quat_starts:  # shortest arc: flip q1 where it points away from q0
+        dot = np.sum(v0[:, s:s + 4] * v1[:, s:s + 4], axis=1, keepdims=True)
+        v1[:, s:s + 4] *= np.where(dot < 0, -1.0, 1.0)
+    out = v0 + a * (v1 - v0)
+    for s in quat_starts:
+        q = out[:, s:s + 4]
+        out[:, s:s + 4] = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    return out.astype(vals.dtype)
+
+
+def align_episode(ep: Episode, fps: float, keys: Sequence[str], interp_keys: set[str]) -> dict[str, np.ndarray] | None:
+    """One episode on the grid, or ``None`` when a key has no samples / streams don't overlap."""
+    stamps = {k: ep.timestamps(k) for k in keys}
+    empty = [k for k, ts in stamps.items() if len(ts) == 0]
+    if empty:
+        log.warning("episode %s: skipped, streams without samples: %s", ep.name, empty)
+        return None
+    ticks = grid(list(stamps.values()), fps)
+    if len(ticks) == 0:
+        log.warning("episode %s: skipped, streams do not overlap in time", ep.name)
+        return None
+    out: dict[str, np.ndarray] = {}
+    arrays = ep.group
+    for k in keys:
+        ts = stamps[k]
+        spec = ep.store.streams[k]
+        if k in interp_keys:
+            out[k] = interpolate(ts, ep.values(k), ticks, quaternion_blocks(k, spec))
+            continue
+        idx = hold_indices(ts, ticks)
+        uniq, inverse = np.unique(idx, return_inverse=True)
+        if spec.is_image:  # decode only the frames the grid uses
+            vals = np.asarray(arrays[f"{k}/values"].oindex[uniq])
+        else:
+            vals = ep.values(k)[uniq]
+        out[k] = vals[inverse.reshape(-1)]
+    out[TIMESTAMP_KEY] = ticks
+    return out
+
+
+def align(
+    store: EpisodeStore,
+    fps: float,
+    keys: Sequence[str] | None = None,
+    interpolate: Sequence[str] = DEFAULT_INTERPOLATE,
+    out: str | os.PathLike | None = None,
+    zarr_format: int = 3,
+    image_quality: int | None = None,
+    overwrite: bool = False,
+    episodes: Sequence[int] | None = None,
+    progress: bool = False,
+) -> ReplayBuffer:
+    """Build the training view of ``store`` at ``fps`` (see module doc for the semantics).
+
+    ``keys``: streams to include (default all); ``interpolate``: glob patterns of float
+    streams to interpolate linearly; ``out``: write to this path (Zarr ``zarr_format`` 2 or 3)
+    instead of returning an in-memory buffer; ``image_quality``: JPEG quality of images in a
+    format-3 output (default: the store's); ``episodes``: committed episode indices (default
+    all). Episodes where a key has no samples are skipped with a warning and listed in
+    ``attrs["skipped_episodes"]``.
+    """
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    keys = list(store.streams) if keys is None else list(keys)
+    unknown = [k for k in keys if k not in store.streams]
+    if unknown:
+        raise KeyError(f"unknown stream keys {unknown}; the store has {list(store.streams)}")
+    if TIMESTAMP_KEY in keys:
+        raise ValueError(f"'{TIMESTAMP_KEY}' is reserved for the tick times")
+    interp_keys: set[str] = set()
+    for pattern in interpolate:
+        matched = [k for k in keys if fnmatch.fnmatchcase(k, pattern)]
+        for k in matched:
+            if np.dtype(store.streams[k].dtype).kind == "f":
+                interp_keys.add(k)
+            elif pattern == k:
+                raise ValueError(f"stream '{k}' is {store.streams[k].dtype}; only float streams interpolate")
+    indices = list(range(store.num_episodes)) if episodes is None else list(episodes)
+    attrs: dict[str, Any] = {
+        "fps": float(fps), "source": store.path, "keys": keys, "interpolated": sorted(interp_keys),
+        "alignment": "latest sample at or before each tick; interpolated keys: linear/nlerp",
+        "source_episodes": [], "skipped_episodes": [],
+    }
+    iterator: Any = indices
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(indices, desc="align", unit="episode")
+    aligned: list[dict[str, np.ndarray]] = []
+    writer = None
+    if out is not None:
+        quality = store.image_quality if image_quality is None else image_quality
+        writer = ReplayBufferWriter(out, zarr_format=zarr_format, image_quality=quality,
+                                    overwrite=overwrite, attrs=attrs)
+    for i in iterator:
+        ep = store.episode(i)
+        result = align_episode(ep, fps, keys, interp_keys)
+        if result is None:
+            attrs["skipped_episodes"].append(ep.name)
+            continue
+        attrs["source_episodes"].append(ep.name)
+        if writer is not None:
+            writer.add_episode(result)
+        else:
+            aligned.append(result)
+    if writer is not None:
+        writer.root.attrs["tactkit"] = attrs
+        return writer.close()
+    if not aligned:
+        raise ValueError(f"{store.path}: no episode could be aligned (skipped: {attrs['skipped_episodes']})")
+    return ReplayBuffer.from_episodes(aligned, attrs=attrs)

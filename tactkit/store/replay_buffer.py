@@ -1,0 +1,226 @@
+"""diffusion_policy's replay-buffer layout: ``data/<key>`` concatenated on time and
+``meta/episode_ends`` (int64, cumulative: episode i spans ``[ends[i-1], ends[i])``).
+
+:class:`ReplayBuffer` opens such a buffer in Zarr format 2 (what diffusion_policy and RDP
+write: a directory store with Blosc compressors) or 3 without conversion, holds one in
+memory, and saves one in either format (format 2 with Blosc only, so diffusion_policy's
+``ReplayBuffer.copy_from_path`` opens it unchanged).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numcodecs
+import numpy as np
+import zarr
+
+from tactkit.store import _paths
+from tactkit.store.codecs import JpegCodec, lossless_compressor
+from tactkit.store.errors import NotAStoreError, StoreError
+
+log = logging.getLogger(__name__)
+
+TIMESTAMP_KEY = "timestamp"
+
+
+def _is_image(arr: Any) -> bool:
+    return arr.dtype == np.uint8 and arr.ndim == 4 and arr.shape[-1] in (1, 3)
+
+
+def _check_layout(data: Mapping[str, Any], episode_ends: np.ndarray, where: str) -> None:
+    if episode_ends.ndim != 1:
+        raise StoreError(f"{where}: meta/episode_ends must be 1-D, got shape {episode_ends.shape}")
+    if len(episode_ends) and (episode_ends[0] < 0 or (np.diff(episode_ends) < 0).any()):
+        raise StoreError(f"{where}: meta/episode_ends must be non-decreasing and >= 0")
+    n = int(episode_ends[-1]) if len(episode_ends) else 0
+    for key, arr in data.items():
+        if arr.shape[0] != n:
+            raise StoreError(
+                f"{where}: data/{key} has inconsistent length: {arr.shape[0]} steps but "
+                f"meta/episode_ends[-1] = {n}"
+            )
+
+
+class ReplayBuffer:
+    """Episodes concatenated on time: ``data[key]`` is ``[n_steps, ...]``; ``episode_ends`` int64.
+
+    Arrays are numpy (in memory) or zarr arrays (opened from disk; read lazily).
+    """
+
+    def __init__(self, data: Mapping[str, Any], episode_ends: Any,
+                 attrs: dict[str, Any] | None = None, root: zarr.Group | None = None,
+                 where: str = "<memory>") -> None:
+        self.data: dict[str, Any] = dict(data)
+        self.episode_ends = np.asarray(episode_ends, dtype=np.int64)
+        self.attrs = dict(attrs or {})
+        self.root = root
+        self.where = where
+        _check_layout(self.data, self.episode_ends, where)
+
+    # ------------------------------------------------------------------ open / save
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> ReplayBuffer:
+        """Open a replay buffer (Zarr v2 or v3, local path or fsspec URL) read-only."""
+        lp = _paths.local_path(path)
+        if lp is not None and not lp.exists():
+            raise FileNotFoundError(f"{path}: no such replay buffer")
+        try:
+            root = zarr.open_group(_paths.make_store(path, read_only=True), mode="r")
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError) as exc:
+            raise NotAStoreError(f"{path}: not a zarr group ({exc})") from None
+        if "data" not in root or "meta" not in root or "episode_ends" not in root["meta"]:
+            raise NotAStoreError(f"{path}: not a replay buffer (needs data/ and meta/episode_ends)")
+        data = {k: v for k, v in root["data"].arrays()}
+        ends = np.asarray(root["meta/episode_ends"][:])
+        if ends.dtype.kind not in "iu":
+            raise StoreError(f"{path}: meta/episode_ends must be integer, got {ends.dtype}")
+        attrs = dict(root.attrs.get("tactkit", {}))
+        return cls(data, ends, attrs=attrs, root=root, where=str(path))
+
+    @classmethod
+    def from_episodes(cls, episodes: list[dict[str, np.ndarray]],
+                      attrs: dict[str, Any] | None = None) -> ReplayBuffer:
+        """In-memory buffer from a list of per-episode ``{key: array[T, ...]}`` dicts."""
+        if not episodes:
+            raise ValueError("from_episodes needs at least one episode")
+        keys = list(episodes[0])
+        lengths = []
+        for i, ep in enumerate(episodes):
+            if list(ep) != keys:
+                raise ValueError(f"episode {i} has keys {list(ep)}, expected {keys}")
+            ns = {k: len(v) for k, v in ep.items()}
+            if len(set(ns.values())) != 1:
+                raise ValueError(f"episode {i}: keys have inconsistent length: {ns}")
+            lengths.append(next(iter(ns.values())))
+        data = {k: np.concatenate([ep[k] for ep in episodes]) for k in keys}
+        return cls(data, np.cumsum(lengths, dtype=np.int64), attrs=attrs)
+
+    def save(self, path: str | os.PathLike, zarr_format: int = 3, image_quality: int | None = 90,
+             overwrite: bool = False) -> ReplayBuffer:
+        """Write this buffer to ``path`` and return it opened from there.
+
+        ``zarr_format=2`` writes Blosc(zstd) everywhere, the layout diffusion_policy writes;
+        ``zarr_format=3`` stores uint8 image keys as JPEG (``image_quality``; ``None`` keeps
+        them lossless) and the rest with Blosc(zstd).
+        """
+        writer = ReplayBufferWriter(path, zarr_format=zarr_format, image_quality=image_quality,
+                                    overwrite=overwrite, attrs=self.attrs)
+        for i in range(self.n_episodes):
+            writer.add_episode(self.get_episode(i))
+        return writer.close()
+
+    # ------------------------------------------------------------------ access
+    @property
+    def n_episodes(self) -> int:
+        return len(self.episode_ends)
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.episode_ends[-1]) if len(self.episode_ends) else 0
+
+    @property
+    def episode_lengths(self) -> np.ndarray:
+        return np.diff(self.episode_ends, prepend=0)
+
+    def keys(self) -> list[str]:
+        return list(self.data)
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self.data[key]
+        except KeyError:
+            raise KeyError(f"replay buffer has no key '{key}'; keys: {self.keys()}") from None
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+    def episode_slice(self, i: int) -> slice:
+        if not -self.n_episodes <= i < self.n_episodes:
+            raise IndexError(f"episode {i} out of range ({self.n_episodes} episodes)")
+        i %= self.n_episodes
+        start = int(self.episode_ends[i - 1]) if i > 0 else 0
+        return slice(start, int(self.episode_ends[i]))
+
+    def get_episode(self, i: int, keys: list[str] | None = None) -> dict[str, np.ndarray]:
+        sl = self.episode_slice(i)
+        return {k: np.asarray(self[k][sl]) for k in (keys or self.keys())}
+
+    def load(self, keys: list[str] | None = None) -> ReplayBuffer:
+        """A copy with ``keys`` (default all) decoded into numpy arrays in memory."""
+        keys = keys or self.keys()
+        return ReplayBuffer({k: np.asarray(self[k][:]) for k in keys}, self.episode_ends.copy(),
+                            attrs=self.attrs, where=self.where)
+
+    def __repr__(self) -> str:
+        shapes = {k: (tuple(v.shape), str(v.dtype)) for k, v in self.data.items()}
+        return f"ReplayBuffer({self.where}, episodes={self.n_episodes}, steps={self.n_steps}, {shapes})"
+
+
+class ReplayBufferWriter:
+    """Writes a replay buffer episode by episode (memory stays one episode)."""
+
+    def __init__(self, path: str | os.PathLike, zarr_format: int = 3, image_quality: int | None = 90,
+                 overwrite: bool = False, attrs: dict[str, Any] | None = None) -> None:
+        if zarr_format not in (2, 3):
+            raise ValueError(f"zarr_format must be 2 or 3, got {zarr_format}")
+        if _paths.exists(path) and not overwrite:
+            raise FileExistsError(f"{path} already exists (pass overwrite=True to replace it)")
+        self.path = path
+        self.zarr_format = zarr_format
+        self.image_quality = image_quality
+        self.root = zarr.open_group(_paths.make_store(path, read_only=False), mode="w",
+                                    zarr_format=zarr_format)
+        if attrs:
+            self.root.attrs["tactkit"] = attrs
+        self.data = self.root.create_group("data")
+        self.meta = self.root.create_group("meta")
+        self.ends: list[int] = []
+        self.arrays: dict[str, Any] = {}
+
+    def _create(self, key: str, first: np.ndarray) -> Any:
+        shape = (0, *first.shape[1:])
+        row = max(1, int(np.prod(first.shape[1:], dtype=np.int64)) * first.dtype.itemsize)
+        image = _is_image(first)
+        chunks = (1, *first.shape[1:]) if image else (max(1, min(65536, (1 << 20) // row)), *first.shape[1:])
+        if self.zarr_format == 2:
+            comp = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
+            return self.data.create_array(key, shape=shape, chunks=chunks, dtype=first.dtype,
+                                          compressors=comp, fill_value=0)
+        if image and self.image_quality is not None:
+            return self.data.create_array(key, shape=shape, chunks=chunks, dtype="uint8",
+                                          serializer=JpegCodec(quality=self.image_quality),
+                                          compressors=None, fill_value=0)
+        return self.data.create_array(key, shape=shape, chunks=chunks, dtype=first.dtype,
+                                      compressors=lossless_compressor(first.dtype.itemsize),
+                                      fill_value=0)
+
+    def add_episode(self, episode: Mapping[str, np.ndarray]) -> None:
+        """Append one episode ``{key: array[T, ...]}`` (same keys and T for every call)."""
+        lengths = {k: len(v) for k, v in episode.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"episode keys have inconsistent length: {lengths}")
+        if self.arrays and set(episode) != set(self.arrays):
+            raise ValueError(f"episode keys {sorted(episode)} != buffer keys {sorted(self.arrays)}")
+        n = next(iter(lengths.values()), 0)
+        start = self.ends[-1] if self.ends else 0
+        for key, vals in episode.items():
+            vals = np.asarray(vals)
+            if key not in self.arrays:
+                self.arrays[key] = self._create(key, vals)
+            arr = self.arrays[key]
+            if vals.shape[1:] != arr.shape[1:] or vals.dtype != arr.dtype:
+                raise ValueError(f"data/{key}: episode gives {vals.dtype}{vals.shape[1:]}, "
+                                 f"buffer holds {arr.dtype}{arr.shape[1:]}")
+            arr.resize((start + n, *arr.shape[1:]))
+            if n:
+                arr[start:start + n] = vals
+        self.ends.append(start + n)
+
+    def close(self) -> ReplayBuffer:
+        ends = np.asarray(self.ends, dtype=np.int64)
+        self.meta.create_array("episode_ends", data=ends, chunks=(max(1, len(ends)),), compressors=None)
+        return ReplayBuffer.open(self.path)

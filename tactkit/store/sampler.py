@@ -1,0 +1,188 @@
+"""Fixed-length windows over a replay buffer, with diffusion_policy's SequenceSampler semantics.
+
+Semantics (identical to ``diffusion_policy.common.sampler``):
+
+* Windows never cross episodes. For an episode of length ``L`` and window length ``S``
+  (``sequence_length``), windows start at ``idx = -pad_before ... L - S + pad_after``
+  (episode-relative; ``pad_before`` and ``pad_after`` are first clipped to ``[0, S-1]``),
+  in episode order then start order; that enumeration is the sample index ``i``.
+  An episode shorter than ``S - pad_after`` yields no window.
+* Window position ``p`` shows frame ``idx + p`` of the episode, clamped to ``[0, L-1]``:
+  positions before the episode repeat its first frame, positions after it repeat its
+  last frame (edge padding).
+* ``key_first_k[key] = k``: only the first ``k`` loaded frames of that key are real, i.e.
+  positions ``p < sample_start + min(k, n_loaded)`` where ``sample_start`` is the number of
+  front-padded positions and ``n_loaded`` the number of in-episode frames in the window;
+  when ``k < n_loaded`` all later positions are NaN (0 for non-float dtypes, where
+  diffusion_policy itself would fail). Used to skip loading future observations.
+* ``episode_mask``: only episodes with ``True`` contribute windows (train/val split).
+* ``key_downsample[key] = d`` (tactkit addition): that key returns positions ``0, d, 2d, ...``
+  of the window, i.e. ``ceil(S / d)`` frames.
+
+Speed: the needed keys are loaded into memory once (decoded numpy arrays); window bounds are
+computed vectorised; a window is one clamped-index fancy gather per key and a batch is one
+gather of ``[B, S]`` indices (:meth:`SequenceSampler.sample_batch`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tactkit.store.replay_buffer import ReplayBuffer
+
+
+def create_indices(episode_ends: np.ndarray, sequence_length: int, episode_mask: np.ndarray,
+                   pad_before: int = 0, pad_after: int = 0) -> np.ndarray:
+    """diffusion_policy's window table, vectorised: rows of ``[buffer_start, buffer_end,
+    sample_start, sample_end]`` (buffer: global rows loaded; sample: where they land)."""
+    starts, _, ep_starts, ep_ends = _window_starts(episode_ends, sequence_length, episode_mask,
+                                                   pad_before, pad_after)
+    s = sequence_length
+    buffer_start = np.maximum(starts, ep_starts)
+    buffer_end = np.minimum(starts + s, ep_ends)
+    sample_start = buffer_start - starts
+    sample_end = s - (starts + s - buffer_end)
+    return np.stack([buffer_start, buffer_end, sample_start, sample_end], axis=1).astype(np.int64)
+
+
+def _window_starts(episode_ends: np.ndarray, s: int, episode_mask: np.ndarray,
+                   pad_before: int, pad_after: int) -> tuple[np.ndarray, ...]:
+    """Global start row of each window (may precede its episode) and its episode bounds."""
+    ends = np.asarray(episode_ends, dtype=np.int64)
+    mask = np.asarray(episode_mask, dtype=bool)
+    if mask.shape != ends.shape:
+        raise ValueError(f"episode_mask has shape {mask.shape}, expected {ends.shape}")
+    pad_before = min(max(pad_before, 0), s - 1)
+    pad_after = min(max(pad_after, 0), s - 1)
+    begins = np.concatenate([[0], ends[:-1]]).astype(np.int64)
+    lengths = ends - begins
+    counts = np.maximum(lengths - s + pad_after + pad_before + 1, 0) * mask
+    ep_idx = np.repeat(np.arange(len(ends)), counts)
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    starts = begins[ep_idx] + offsets - pad_before
+    return starts, ep_idx, begins[ep_idx], ends[ep_idx]
+
+
+class SequenceSampler:
+    """Windows of ``sequence_length`` steps over ``replay_buffer`` (semantics in the module doc).
+
+    ``keys`` default to every key of the buffer; they are loaded into memory at construction.
+    """
+
+    def __init__(
+        self,
+        replay_buffer: ReplayBuffer,
+        sequence_length: int,
+        pad_before: int = 0,
+        pad_after: int = 0,
+        keys: Sequence[str] | None = None,
+        key_first_k: Mapping[str, int] | None = None,
+        episode_mask: np.ndarray | None = None,
+        key_downsample: Mapping[str, int] | None = None,
+    ) -> None:
+        if sequence_length < 1:
+            raise ValueError(f"sequence_length must be >= 1, got {sequence_length}")
+        keys = list(replay_buffer.keys()) if keys is None else list(keys)
+        for k in keys:
+            replay_buffer[k]  # raises a KeyError naming the key
+        key_first_k = dict(key_first_k or {})
+        key_downsample = dict(key_downsample or {})
+        for name, table in (("key_first_k", key_first_k), ("key_downsample", key_downsample)):
+            for k, v in table.items():
+                if k not in keys:
+                    raise KeyError(f"{name} names '{k}', which is not among the sampled keys {keys}")
+                if int(v) < 1:
+                    raise ValueError(f"{name}['{k}'] must be >= 1, got {v}")
+        ends = replay_buffer.episode_ends
+        if episode_mask is None:
+            episode_mask = np.ones(len(ends), dtype=bool)
+        self.sequence_length = int(sequence_length)
+        self.pad_before, self.pad_after = int(pad_before), int(pad_after)
+        self.keys = keys
+        self.key_first_k = key_first_k
+        self.key_downsample = key_downsample
+        self.episode_mask = np.asarray(episode_mask, dtype=bool)
+        self.starts, self.episode_index, self.ep_starts, self.ep_ends = _window_starts(
+            ends, self.sequence_length, self.episode_mask, self.pad_before, self.pad_after)
+        self.indices = create_indices(ends, self.sequence_length, self.episode_mask,
+                                      self.pad_before, self.pad_after)
+        self.arrays = {k: np.asarray(replay_buffer[k][:]) for k in keys}
+        self._steps = np.arange(self.sequence_length)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def _rows(self, idx: np.ndarray) -> np.ndarray:
+        rows = self.starts[idx][:, None] + self._steps
+        return np.clip(rows, self.ep_starts[idx][:, None], self.ep_ends[idx][:, None] - 1)
+
+    def _first_k_invalid(self, idx: np.ndarray, k: int) -> np.ndarray:
+        """[B, S] mask of positions that key_first_k leaves unloaded."""
+        bs, be, ss, _ = self.indices[idx].T
+        k_data = np.minimum(k, be - bs)
+        limit = np.where(k_data < be - bs, ss + k_data, self.sequence_length)
+        return self._steps[None, :] >= limit[:, None]
+
+    def sample_batch(self, indices: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
+        """Windows ``indices`` stacked: ``{key: array[B, S (or ceil(S/d)), ...]}``."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        n = len(self)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"window index out of range: the sampler has {n} windows")
+        idx = idx % max(n, 1)
+        rows = self._rows(idx)
+        out: dict[str, np.ndarray] = {}
+        for key in self.keys:
+            arr = self.arrays[key]
+            d = self.key_downsample.get(key, 1)
+            r = rows[:, ::d] if d > 1 else rows
+            data = arr[r]
+            k = self.key_first_k.get(key)
+            if k is not None:
+                invalid = self._first_k_invalid(idx, k)[:, ::d]
+                if invalid.any():
+                    data[invalid] = np.nan if data.dtype.kind in "fc" else 0
+            out[key] = data
+        return out
+
+    def sample_sequence(self, idx: int) -> dict[str, np.ndarray]:
+        """Window ``idx``: ``{key: array[S (or ceil(S/d)), ...]}``."""
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"window {idx} out of range: the sampler has {n} windows")
+        idx %= n
+        s0, lo, hi = self.starts[idx], self.ep_starts[idx], self.ep_ends[idx]
+        if s0 >= lo and s0 + self.sequence_length <= hi and not self.key_first_k:
+            sl = slice(s0, s0 + self.sequence_length)  # no padding: plain slices
+            return {k: self.arrays[k][sl][:: self.key_downsample.get(k, 1)].copy() for k in self.keys}
+        return {k: v[0] for k, v in self.sample_batch([idx]).items()}
+
+    def output_length(self, key: str) -> int:
+        return math.ceil(self.sequence_length / self.key_downsample.get(key, 1))
+
+
+def get_val_mask(n_episodes: int, val_ratio: float, seed: int = 0) -> np.ndarray:
+    """Boolean mask of validation episodes (diffusion_policy's split, seeded).
+
+    ``val_ratio > 0`` always yields at least one validation and one training episode,
+    so it needs ``n_episodes >= 2``; ``val_ratio <= 0`` returns all-False.
+    """
+    mask = np.zeros(n_episodes, dtype=bool)
+    if val_ratio <= 0:
+        return mask
+    if n_episodes < 2:
+        raise ValueError(f"a train/val split needs at least 2 episodes, got {n_episodes}")
+    n_val = min(max(1, round(n_episodes * val_ratio)), n_episodes - 1)
+    rng = np.random.default_rng(seed=seed)
+    mask[rng.choice(n_episodes, size=n_val, replace=False)] = True
+    return mask
+
+
+def describe(sampler: SequenceSampler) -> dict[str, Any]:
+    return {"windows": len(sampler), "sequence_length": sampler.sequence_length,
+            "pad_before": sampler.pad_before, "pad_after": sampler.pad_after,
+            "keys": sampler.keys, "episodes": int(sampler.episode_mask.sum())}
