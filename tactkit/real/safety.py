@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
+from tactkit.real import quat as Q
 from tactkit.real.robot import ArmCommand, ArmState, RobotCommand, RobotState
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,6 @@ class SafetyConfig:
 @dataclass
 class _ArmMemory:
     pos: np.ndarray
-    rot: Rotation
     quat: np.ndarray
     time: float
     lin_vel: np.ndarray
@@ -147,9 +146,9 @@ class SafetyFilter:
         cfg = self.config_for(name)
         mem = self._mem.get(name)
         if mem is None:
-            pos, rot = np.asarray(arm.tcp_pose[:3], float), Rotation.from_quat(arm.tcp_pose[3:], scalar_first=True)
-            vel = np.asarray(arm.tcp_velocity, float)
-            mem = _ArmMemory(pos.copy(), rot, np.asarray(arm.tcp_pose[3:], float).copy(), state_time, vel[:3].copy(), vel[3:].copy())
+            pose = np.asarray(arm.tcp_pose, dtype=np.float64)
+            vel = np.asarray(arm.tcp_velocity, dtype=np.float64)
+            mem = _ArmMemory(pose[:3].copy(), Q.normalize(pose[3:]), state_time, vel[:3].copy(), vel[3:].copy())
             self._mem[name] = mem
 
         target = np.asarray(cmd.tcp_target, dtype=np.float64)
@@ -189,12 +188,11 @@ class SafetyFilter:
             pos = np.clip(pos, lo, hi)
 
         dt = t - mem.time
-        rot = Rotation.from_quat(quat, scalar_first=True)
         if dt <= 0:
             # No time has passed: no motion is allowed.
             if np.any(pos != mem.pos) or np.any(quat != mem.quat):
                 viol.add("rate")
-                pos, quat, rot = mem.pos, mem.quat, mem.rot
+                pos, quat = mem.pos, mem.quat
             lin_vel, ang_vel = mem.lin_vel, mem.ang_vel
         else:
             lin_vel = (pos - mem.pos) / dt
@@ -204,14 +202,13 @@ class SafetyFilter:
                 lin_vel = new_lin
                 pos = np.clip(mem.pos + lin_vel * dt, lo, hi)
                 lin_vel = (pos - mem.pos) / dt
-            delta = (rot * mem.rot.inv()).as_rotvec()
+            delta = Q.delta(mem.quat, quat)
             ang_vel = delta / dt
             new_ang = _limit_rate(delta, mem.ang_vel, dt, cfg.max_angular_speed, cfg.max_angular_accel)
             if new_ang is not None:
                 viol.add("angular_rate")
                 ang_vel = new_ang
-                rot = Rotation.from_rotvec(ang_vel * dt) * mem.rot
-                quat = rot.as_quat(canonical=True, scalar_first=True)
+                quat = Q.canonical(Q.mul(Q.exp(ang_vel * dt), mem.quat))
 
         width, force_limit = cmd.gripper_width, cmd.gripper_force
         if width is not None:
@@ -228,7 +225,7 @@ class SafetyFilter:
             force_limit = cfg.max_gripper_force if force_limit is None or not np.isfinite(force_limit) \
                 else float(np.clip(force_limit, 0.0, cfg.max_gripper_force))
 
-        mem.pos, mem.quat, mem.rot, mem.time = np.array(pos, float), np.array(quat, float), rot, t
+        mem.pos, mem.quat, mem.time = np.array(pos, float), np.array(quat, float), t
         mem.lin_vel, mem.ang_vel = np.asarray(lin_vel, float), np.asarray(ang_vel, float)
         if not viol:
             return ArmCommand(np.array(cmd.tcp_target, copy=True), width, force_limit)

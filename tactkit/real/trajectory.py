@@ -17,29 +17,16 @@ Poses are ``(x, y, z, qw, qx, qy, qz)``.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
-from scipy.spatial.transform import Rotation, Slerp
 
-
-def pose_to_pos_rot(pose: np.ndarray) -> tuple[np.ndarray, Rotation]:
-    """Split ``(..., 7)`` poses into positions ``(..., 3)`` and a scipy ``Rotation``."""
-    pose = np.asarray(pose, dtype=np.float64)
-    if pose.shape[-1] != 7:
-        raise ValueError(f"pose must have 7 elements (x,y,z,qw,qx,qy,qz), got shape {pose.shape}")
-    return pose[..., :3], Rotation.from_quat(pose[..., 3:], scalar_first=True)
-
-
-def pos_rot_to_pose(pos: np.ndarray, rot: Rotation) -> np.ndarray:
-    """Join positions and rotations into ``(x, y, z, qw, qx, qy, qz)`` poses (qw >= 0)."""
-    quat = rot.as_quat(canonical=True, scalar_first=True)
-    return np.concatenate([np.asarray(pos, dtype=np.float64), quat], axis=-1)
+from tactkit.real import quat as Q
 
 
 def pose_distance(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """(translation distance m, rotation angle rad) between two poses."""
-    pa, ra = pose_to_pos_rot(a)
-    pb, rb = pose_to_pos_rot(b)
-    return float(np.linalg.norm(pb - pa)), float((rb * ra.inv()).magnitude())
+    return float(np.linalg.norm(np.asarray(b[:3]) - np.asarray(a[:3]))), Q.angle(a[3:], b[3:])
 
 
 class PoseTrajectory:
@@ -58,12 +45,13 @@ class PoseTrajectory:
             raise ValueError("waypoint times and poses must be finite")
         if len(times) > 1 and np.any(np.diff(times) <= 0):
             raise ValueError("waypoint times must be strictly increasing")
+        if poses.shape[1] != 7:
+            raise ValueError(f"pose must have 7 elements (x,y,z,qw,qx,qy,qz), got shape {poses.shape[1:]}")
         self.times = times
-        pos, rot = pose_to_pos_rot(poses)
-        self._pos = pos
-        self._rot = rot
-        self.poses = pos_rot_to_pose(pos, rot)
-        self._slerp = Slerp(times, rot) if len(times) > 1 else None
+        self.poses = poses.copy()
+        for p in self.poses:
+            p[3:] = Q.canonical(Q.normalize(p[3:]))
+        self._tlist = times.tolist()
 
     @classmethod
     def hold(cls, pose: np.ndarray, t: float) -> PoseTrajectory:
@@ -78,16 +66,25 @@ class PoseTrajectory:
     def end_time(self) -> float:
         return float(self.times[-1])
 
+    def _at(self, t: float) -> np.ndarray:
+        tl = self._tlist
+        if t <= tl[0]:
+            return self.poses[0].copy()
+        if t >= tl[-1]:
+            return self.poses[-1].copy()
+        i = bisect.bisect_right(tl, t) - 1
+        s = (t - tl[i]) / (tl[i + 1] - tl[i])
+        a, b = self.poses[i], self.poses[i + 1]
+        out = np.empty(7)
+        out[:3] = a[:3] + s * (b[:3] - a[:3])
+        out[3:] = Q.canonical(Q.slerp(a[3:], b[3:], s))
+        return out
+
     def __call__(self, t: float | np.ndarray) -> np.ndarray:
         """Pose(s) at time(s) ``t``; holds the first/last waypoint outside the time span."""
-        scalar = np.ndim(t) == 0
-        tq = np.clip(np.atleast_1d(np.asarray(t, dtype=np.float64)), self.times[0], self.times[-1])
-        if self._slerp is None:
-            out = np.repeat(self.poses, len(tq), axis=0)
-        else:
-            pos = np.stack([np.interp(tq, self.times, self._pos[:, i]) for i in range(3)], axis=-1)
-            out = pos_rot_to_pose(pos, self._slerp(tq))
-        return out[0] if scalar else out
+        if np.ndim(t) == 0:
+            return self._at(float(t))
+        return np.stack([self._at(float(x)) for x in np.asarray(t, dtype=np.float64).reshape(-1)])
 
     def trimmed(self, start: float, end: float) -> PoseTrajectory:
         """The part between ``start`` and ``end`` (>= start), with poses sampled at both ends."""
@@ -133,3 +130,39 @@ class PoseTrajectory:
         return PoseTrajectory(
             np.concatenate([base.times, [arrival]]), np.concatenate([base.poses, pose[None]])
         )
+
+
+class BrakingTrajectory:
+    """Decelerate from ``pose`` moving at ``velocity`` (6,) to rest, then hold.
+
+    Constant deceleration along the current direction of motion (linear and angular
+    independently): the stop the watchdog commands when a stream goes stale. Callable like
+    :class:`PoseTrajectory`.
+    """
+
+    def __init__(
+        self, pose: np.ndarray, velocity: np.ndarray, t0: float, linear_decel: float, angular_decel: float
+    ) -> None:
+        if not (linear_decel > 0 and angular_decel > 0):
+            raise ValueError("decelerations must be > 0")
+        pose = np.asarray(pose, dtype=np.float64)
+        self._pos, self._quat = pose[:3].copy(), Q.normalize(pose[3:])
+        velocity = np.asarray(velocity, dtype=np.float64)
+        self._v, self._w = velocity[:3], velocity[3:]
+        self.t0 = float(t0)
+        self._a, self._alpha = float(linear_decel), float(angular_decel)
+        self.stop_time = self.t0 + max(np.linalg.norm(self._v) / self._a, np.linalg.norm(self._w) / self._alpha)
+
+    @staticmethod
+    def _travel(vel: np.ndarray, decel: float, tau: float) -> np.ndarray:
+        speed = np.linalg.norm(vel)
+        if speed == 0.0:
+            return np.zeros(3)
+        tau = min(tau, speed / decel)
+        return vel / speed * (speed * tau - 0.5 * decel * tau * tau)
+
+    def __call__(self, t: float) -> np.ndarray:
+        tau = max(0.0, float(t) - self.t0)
+        pos = self._pos + self._travel(self._v, self._a, tau)
+        quat = Q.canonical(Q.mul(Q.exp(self._travel(self._w, self._alpha, tau)), self._quat))
+        return np.concatenate([pos, quat])

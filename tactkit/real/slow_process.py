@@ -1,0 +1,194 @@
+"""The slow policy (``policy.plan``) out of the robot loop's way: in a spawned process or a thread.
+
+Both classes have the same small interface the wall-clock runtime uses: ``start()``,
+``request(window)`` (non-blocking; one request in flight at a time), ``poll()`` (messages
+since the last poll), ``alive``, ``busy`` and ``stop()``. Messages are tuples:
+
+* ``("plan", plan, compute_s)`` - a finished plan and how long ``plan`` took;
+* ``("heartbeat", t)`` - the planner is alive (sent every ``heartbeat_period`` even while
+  planning, so a long inference is not mistaken for a dead process);
+* ``("error", text)`` - ``plan`` raised; the process then exits.
+
+:class:`SlowPolicyProcess` uses a ``spawn`` context (safe with torch and threads) and a pipe;
+the policy is built in the child by a picklable factory, e.g.
+``functools.partial(load_policy, "ckpt.pt")``. Windows travel pickled through the pipe: a
+window of two 240x320 RGB images is ~0.5 MB, about a millisecond.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tactkit.policies.interface import Policy
+
+log = logging.getLogger(__name__)
+
+
+def _serve(policy: Policy, send: Callable[[tuple], None], recv: Callable[[], Any], heartbeat_period: float) -> None:
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(heartbeat_period):
+            send(("heartbeat", time.monotonic()))
+
+    threading.Thread(target=beat, daemon=True, name="slow-heartbeat").start()
+    send(("ready", time.monotonic()))
+    try:
+        while True:
+            window = recv()
+            if window is None:
+                break
+            t0 = time.perf_counter()
+            plan = policy.plan(window)
+            send(("plan", plan, time.perf_counter() - t0))
+    except Exception:  # report, then die: the parent's watchdog stops the arm
+        send(("error", traceback.format_exc()))
+    finally:
+        stop.set()
+
+
+def _child_main(factory: Callable[[], Policy], conn: Any, heartbeat_period: float) -> None:
+    lock = threading.Lock()
+
+    def send(msg: tuple) -> None:
+        with lock:
+            conn.send(msg)
+
+    try:
+        policy = factory()
+    except Exception:
+        send(("error", traceback.format_exc()))
+        return
+    _serve(policy, send, conn.recv, heartbeat_period)
+
+
+class SlowPolicyProcess:
+    """``policy.plan`` in its own (spawned) process."""
+
+    def __init__(
+        self, factory: Callable[[], Policy], heartbeat_period: float = 0.05, start_timeout: float = 120.0
+    ) -> None:
+        self.factory = factory
+        self.heartbeat_period = heartbeat_period
+        self.start_timeout = start_timeout
+        self._proc: Any = None
+        self._conn: Any = None
+        self.busy = False
+
+    def start(self) -> None:
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_child_main, args=(self.factory, child, self.heartbeat_period), daemon=True, name="tactkit-slow-policy"
+        )
+        self._proc.start()
+        child.close()
+        if not self._conn.poll(self.start_timeout):
+            self.stop()
+            raise RuntimeError(f"slow-policy process did not start within {self.start_timeout} s")
+        msg = self._conn.recv()
+        if msg[0] == "error":
+            self.stop()
+            raise RuntimeError(f"slow-policy process failed to build the policy:\n{msg[1]}")
+        log.info("slow-policy process %d ready", self._proc.pid)
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    @property
+    def exitcode(self) -> int | None:
+        return None if self._proc is None else self._proc.exitcode
+
+    def request(self, window: dict[str, np.ndarray]) -> None:
+        if self.busy:
+            raise RuntimeError("slow policy is still planning; wait for its plan before requesting another")
+        self.busy = True
+        self._conn.send(window)
+
+    def poll(self) -> list[tuple]:
+        out = []
+        try:
+            while self._conn is not None and self._conn.poll():
+                msg = self._conn.recv()
+                if msg[0] in ("plan", "error"):
+                    self.busy = False
+                out.append(msg)
+        except (EOFError, OSError):
+            pass  # process gone: `alive` turns False and the runtime trips the watchdog
+        return out
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._proc is None:
+            return
+        try:
+            if self._proc.is_alive():
+                self._conn.send(None)
+        except (OSError, BrokenPipeError):
+            pass
+        self._proc.join(timeout)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(timeout)
+        self._conn.close()
+        self._proc = None
+
+
+class SlowPolicyThread:
+    """``policy.plan`` in a thread of this process (tests, or policies too big to load twice)."""
+
+    def __init__(self, policy: Policy, heartbeat_period: float = 0.05) -> None:
+        self.policy = policy
+        self.heartbeat_period = heartbeat_period
+        self._in: queue.Queue = queue.Queue()
+        self._out: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.busy = False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=_serve, args=(self.policy, self._out.put, self._in.get, self.heartbeat_period),
+            daemon=True, name="slow-policy",
+        )
+        self._thread.start()
+        self._out.get(timeout=10.0)  # "ready"
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def exitcode(self) -> int | None:
+        return None
+
+    def request(self, window: dict[str, np.ndarray]) -> None:
+        if self.busy:
+            raise RuntimeError("slow policy is still planning; wait for its plan before requesting another")
+        self.busy = True
+        self._in.put(window)
+
+    def poll(self) -> list[tuple]:
+        out = []
+        while True:
+            try:
+                msg = self._out.get_nowait()
+            except queue.Empty:
+                return out
+            if msg[0] in ("plan", "error"):
+                self.busy = False
+            out.append(msg)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread is not None:
+            self._in.put(None)
+            self._thread.join(timeout)
+            self._thread = None

@@ -1,0 +1,110 @@
+"""Test doubles implementing the real interfaces: a chunking policy and a clocked sensor."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from tactkit.clock import Clock
+from tactkit.policies.interface import Plan, Policy
+from tactkit.sensors.base import Sensor, SensorHealth, SensorSample
+
+
+class ChunkPolicy(Policy):
+    """Plans a straight-line chunk from the newest observed pose toward ``goal``; the fast
+    step adds a compliant z offset proportional to the fast signal (an RDP-like reaction)."""
+
+    obs_keys = ("observation.state.tcp_pose", "observation.wrench")
+    n_obs_steps = 2
+    action_keys = ("action.tcp_pose", "action.gripper_width")
+    dt = 1 / 24
+
+    def __init__(
+        self,
+        goal=(0.5, 0.1, 0.2),
+        speed: float = 0.1,
+        horizon: int = 16,
+        fast_key: str | None = "observation.wrench",
+        compliance: float = 0.0,
+        noise: float = 0.0,
+        seed: int = 0,
+        die_after: int | None = None,
+        plan_seconds: float = 0.0,
+    ) -> None:
+        self.goal = np.asarray(goal, float)
+        self.speed, self.horizon, self.fast_key = speed, horizon, fast_key
+        self.compliance, self.noise = compliance, noise
+        self.rng = np.random.default_rng(seed)
+        self.die_after, self.plan_seconds = die_after, plan_seconds
+        self.windows: list[dict] = []
+        self.steps: list[tuple[float, float]] = []  # (t, plan.t0)
+
+    def reset(self) -> None:
+        pass
+
+    def plan(self, window: dict[str, np.ndarray]) -> Plan:
+        if self.die_after is not None and len(self.windows) >= self.die_after:
+            os._exit(3)  # a crashing inference process
+        if self.plan_seconds:
+            import time
+
+            time.sleep(self.plan_seconds)
+        self.windows.append(window)
+        pose = window["observation.state.tcp_pose"][-1].astype(np.float64)
+        t0 = float(window["timestamp"][-1]) + self.dt
+        actions = np.zeros((self.horizon, 8))
+        pos = pose[:3].copy()
+        for i in range(self.horizon):
+            step = self.goal - pos
+            dist = np.linalg.norm(step)
+            if dist > self.speed * self.dt:
+                step *= self.speed * self.dt / dist
+            pos = pos + step + self.noise * self.rng.standard_normal(3)
+            actions[i, :3] = pos
+            actions[i, 3:7] = pose[3:]
+            actions[i, 7] = 0.04
+        return Plan(t0=t0, dt=self.dt, actions=actions)
+
+    def step(self, plan: Plan, t: float, fast_signal: np.ndarray | None = None) -> np.ndarray:
+        self.steps.append((t, plan.t0))
+        a = plan.actions[plan.index_at(t)].copy()
+        if fast_signal is not None and self.compliance:
+            a[2] += self.compliance * float(fast_signal[2])
+        return a
+
+
+def dying_policy() -> ChunkPolicy:
+    """Factory for a spawned slow process that crashes on its third plan."""
+    return ChunkPolicy(die_after=2)
+
+
+def slow_policy() -> ChunkPolicy:
+    return ChunkPolicy(plan_seconds=0.05)
+
+
+class ClockedSensor(Sensor):
+    """Samples ``value_fn(t)`` at ``rate_hz`` on ``clock``; stops producing at ``stop_at``."""
+
+    def __init__(self, clock: Clock, key: str, rate_hz: float, value_fn, stop_at: float = np.inf) -> None:
+        self.clock, self.key, self.rate_hz, self.value_fn, self.stop_at = clock, key, rate_hz, value_fn, stop_at
+
+    def streams(self) -> dict:
+        return {}
+
+    def connect(self) -> None:
+        pass
+
+    def disconnect(self) -> None:
+        pass
+
+    def read_latest(self, max_age: float | None = None) -> SensorSample | None:
+        now = min(self.clock.now(), self.stop_at)
+        seq = int(np.floor(now * self.rate_hz + 1e-9))
+        t = seq / self.rate_hz
+        if max_age is not None and self.clock.now() - t > max_age:
+            return None
+        return SensorSample(self.key, np.asarray(self.value_fn(t), np.float32), t, t, seq)
+
+    def health(self) -> SensorHealth:
+        return SensorHealth(True, self.rate_hz, 0)
