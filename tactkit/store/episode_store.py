@@ -203,7 +203,7 @@ class EpisodeStore:
         if _paths.exists(path) and not overwrite:
             lp = _paths.local_path(path)
             if lp is None or lp.is_file() or any(lp.iterdir()):
-                raise FileExistsError(f"{path} already exists (pass overwrite=True to replace it)")
+                raise StoreError(f"{path} already exists (pass overwrite=True to replace it)")
         info = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,

@@ -74,11 +74,15 @@ class ReplayBuffer:
             raise NotAStoreError(f"{path}: not a zarr group ({exc})") from None
         if "data" not in root or "meta" not in root or "episode_ends" not in root["meta"]:
             raise NotAStoreError(f"{path}: not a replay buffer (needs data/ and meta/episode_ends)")
-        data = {k: v for k, v in root["data"].arrays()}
+        arrays = dict(root["data"].arrays())
         ends = np.asarray(root["meta/episode_ends"][:])
         if ends.dtype.kind not in "iu":
             raise StoreError(f"{path}: meta/episode_ends must be integer, got {ends.dtype}")
         attrs = dict(root.attrs.get("tactkit", {}))
+        # listing order is arbitrary: the view's own key order first, then the rest sorted
+        order = [k for k in [*attrs.get("keys", []), TIMESTAMP_KEY] if k in arrays]
+        order += sorted(k for k in arrays if k not in order)
+        data = {k: arrays[k] for k in order}
         return cls(data, ends, attrs=attrs, root=root, where=str(path))
 
     @classmethod
@@ -168,7 +172,7 @@ class ReplayBufferWriter:
         if zarr_format not in (2, 3):
             raise ValueError(f"zarr_format must be 2 or 3, got {zarr_format}")
         if _paths.exists(path) and not overwrite:
-            raise FileExistsError(f"{path} already exists (pass overwrite=True to replace it)")
+            raise StoreError(f"{path} already exists (pass overwrite=True to replace it)")
         self.path = path
         self.zarr_format = zarr_format
         self.image_quality = image_quality

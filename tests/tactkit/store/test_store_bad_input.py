@@ -124,7 +124,7 @@ def test_bad_create_arguments(tmp_path):
     with pytest.raises(ValueError, match="flush_interval_s"):
         EpisodeStore.create(tmp_path / "y.zarr", SPEC, flush_interval_s=2.0)
     EpisodeStore.create(tmp_path / "s.zarr", SPEC)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(StoreError, match="already exists"):
         EpisodeStore.create(tmp_path / "s.zarr", SPEC)
     store = EpisodeStore.open(tmp_path / "s.zarr", mode="a")
     with pytest.raises(ValueError, match=r"metadata keys \['task'\] are standard fields"):

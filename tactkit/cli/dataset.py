@@ -1,0 +1,177 @@
+"""``tactkit dataset``: inspect, align, verify and recover episode stores.
+
+    tactkit dataset info PATH [--json]        episode store or replay buffer summary
+    tactkit dataset align SRC DST --fps HZ [--zarr-format 2] [--keys K ...] [--interpolate GLOB ...]
+    tactkit dataset verify PATH               read everything, report problems (exit 1 if any)
+    tactkit dataset recover PATH [--discard]  commit (or delete) interrupted episodes
+    tactkit dataset stats PATH [--json]       normaliser statistics of a replay buffer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("dataset", help="inspect, align, verify and recover episode stores")
+    sub = p.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
+
+    info = sub.add_parser("info", help="summary of an episode store or replay buffer")
+    info.add_argument("path", help="store directory or fsspec URL")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(func=_info)
+
+    align = sub.add_parser("align", help="write the training view (diffusion_policy replay-buffer layout)")
+    align.add_argument("src", help="episode store")
+    align.add_argument("dst", help="output replay buffer")
+    align.add_argument("--fps", type=float, required=True, help="control grid rate (Hz)")
+    align.add_argument("--zarr-format", type=int, choices=(2, 3), default=3,
+                       help="2: Blosc everywhere, opens in diffusion_policy/RDP unchanged")
+    align.add_argument("--keys", nargs="+", default=None, help="streams to include (default: all)")
+    align.add_argument("--interpolate", nargs="*", default=None, metavar="GLOB",
+                       help="float streams to interpolate linearly (default: observation.state.*)")
+    align.add_argument("--image-quality", type=int, default=None,
+                       help="JPEG quality of images in a format-3 view (default: the store's)")
+    align.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    align.set_defaults(func=_align)
+
+    verify = sub.add_parser("verify", help="read every committed episode and check it")
+    verify.add_argument("path")
+    verify.set_defaults(func=_verify)
+
+    recover = sub.add_parser("recover", help="commit the flushed part of interrupted episodes")
+    recover.add_argument("path")
+    recover.add_argument("--discard", action="store_true", help="delete interrupted episodes instead")
+    recover.set_defaults(func=_recover)
+
+    stats = sub.add_parser("stats", help="normaliser statistics (min/max/mean/std/q01/q99) of a replay buffer")
+    stats.add_argument("path")
+    stats.add_argument("--keys", nargs="+", default=None)
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(func=_stats)
+
+
+def _human_bytes(n: int | None) -> str:
+    if n is None:
+        return "n/a"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return str(n)
+
+
+def store_summary_text(summary: dict[str, Any]) -> str:
+    """Human-readable form of :meth:`EpisodeStore.summary`."""
+    lines = [
+        f"episode store  {summary['path']}",
+        f"format         {summary['format']} v{summary['format_version']}",
+        f"episodes       {summary['episodes']} committed ({summary['successful_episodes']} successful), "
+        f"{summary['total_duration_s']:.1f} s recorded",
+        f"size on disk   {_human_bytes(summary['size_bytes'])}",
+    ]
+    if summary["interrupted_episodes"]:
+        lines.append(f"interrupted    {', '.join(summary['interrupted_episodes'])} "
+                     "(run `tactkit dataset recover`)")
+    lines.append("streams:")
+    width = max(len(k) for k in summary["streams"])
+    for key, s in summary["streams"].items():
+        shape = "x".join(str(d) for d in s["shape"]) or "scalar"
+        lines.append(f"  {key:<{width}}  {s['dtype']:<8} {shape:<12} {s['rate_hz']:>7.1f} Hz  "
+                     f"{s['frames']:>9} frames  {s['codec']:<11} {s['units']}")
+    return "\n".join(lines)
+
+
+def _replay_summary(rb, path: str) -> dict[str, Any]:
+    from tactkit.store import _paths
+
+    fmt = rb.root.metadata.zarr_format if rb.root is not None else None
+    return {
+        "path": path, "format": "replay_buffer", "zarr_format": fmt,
+        "episodes": rb.n_episodes, "steps": rb.n_steps, "size_bytes": _paths.size_on_disk(path),
+        "keys": {k: {"dtype": str(v.dtype), "shape": list(v.shape[1:])} for k, v in rb.data.items()},
+        "attrs": rb.attrs,
+    }
+
+
+def _info(args: argparse.Namespace) -> int:
+    from tactkit.store import EpisodeStore, NotAStoreError, ReplayBuffer
+
+    try:
+        summary = EpisodeStore.open(args.path).summary()
+        text = store_summary_text(summary) if not args.json else None
+    except NotAStoreError as store_exc:
+        try:
+            rb = ReplayBuffer.open(args.path)
+        except NotAStoreError:
+            raise store_exc from None
+        summary = _replay_summary(rb, args.path)
+        text = None if args.json else "\n".join(
+            [f"replay buffer  {args.path} (zarr format {summary['zarr_format']})",
+             f"episodes       {rb.n_episodes}, {rb.n_steps} steps",
+             f"size on disk   {_human_bytes(summary['size_bytes'])}", "keys:"]
+            + [f"  {k:<40} {v['dtype']:<8} {'x'.join(map(str, v['shape'])) or 'scalar'}"
+               for k, v in summary["keys"].items()])
+    print(json.dumps(summary, indent=2) if args.json else text)
+    return 0
+
+
+def _align(args: argparse.Namespace) -> int:
+    from tactkit.store import EpisodeStore, align
+    from tactkit.store.align import DEFAULT_INTERPOLATE
+
+    store = EpisodeStore.open(args.src)
+    rb = align(store, fps=args.fps, keys=args.keys,
+               interpolate=DEFAULT_INTERPOLATE if args.interpolate is None else tuple(args.interpolate),
+               out=args.dst, zarr_format=args.zarr_format, image_quality=args.image_quality,
+               overwrite=args.overwrite, progress=True)
+    skipped = rb.attrs.get("skipped_episodes", [])
+    print(f"wrote {args.dst}: {rb.n_episodes} episodes, {rb.n_steps} steps at {args.fps:g} Hz, "
+          f"zarr format {args.zarr_format}, keys {rb.keys()}")
+    if skipped:
+        print(f"skipped {len(skipped)} episodes with an empty stream: {', '.join(skipped)}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from tactkit.store import EpisodeStore
+
+    store = EpisodeStore.open(args.path)
+    problems = store.verify(progress=True)
+    for p in problems:
+        print(f"problem: {p}")
+    print(f"{args.path}: {store.num_episodes} committed episodes, "
+          f"{'OK' if not problems else f'{len(problems)} problems'}")
+    return 1 if problems else 0
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from tactkit.store import EpisodeStore
+
+    store = EpisodeStore.open(args.path, mode="a")
+    reports = store.recover(discard=args.discard)
+    if not reports:
+        print(f"{args.path}: no interrupted episodes")
+    for r in reports:
+        detail = ", ".join(f"{k}: {n}" for k, n in r["lengths"].items())
+        reason = f" ({r['reason']})" if r.get("reason") else ""
+        print(f"{r['episode']}: {r['action']}{reason}" + (f" [{detail}]" if detail else ""))
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from tactkit.store import ReplayBuffer, compute_stats
+
+    rb = ReplayBuffer.open(args.path)
+    stats = compute_stats(rb, keys=args.keys)
+    as_json = {k: {n: v.tolist() for n, v in s.items()} for k, s in stats.items()}
+    if args.json:
+        print(json.dumps(as_json, indent=2))
+        return 0
+    for key, s in stats.items():
+        print(key)
+        for name, v in s.items():
+            print(f"  {name:<5} {' '.join(f'{x:.4g}' for x in v.ravel()[:12])}{' ...' if v.size > 12 else ''}")
+    return 0
