@@ -1,0 +1,126 @@
+"""Policy and training configuration: one dataclass for every policy, loaded from YAML.
+
+``configs/policy/<name>.yaml`` holds a policy's defaults; ``size=tiny|small|paper`` picks a
+network-size overlay from ``configs/policy/size_<size>.yaml``; ``key=value`` overrides win
+over both::
+
+    cfg = load_policy_config("dp", ["size=tiny", "num_steps=200"])
+
+Observation keys are dataset keys; what happens to each is decided by its name (see
+:mod:`tactkit.policies.features`): ``observation.images.*`` go through an image encoder,
+``observation.tactile.*.marker_offset`` through the tactile PCA, 7-D ``*tcp_pose`` keys are
+turned into xyz + 6-D rotation, everything else is flattened and min-max normalised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tactkit.config import ConfigError, find_config, from_dict, load_yaml, merge, parse_overrides
+
+
+@dataclass
+class PolicyConfig:
+    policy: str = "dp"  # a registered policy kind (tactkit.policies.factory)
+    size: str = "small"
+    # --- data
+    fps: float = 24.0  # control grid the store is aligned to
+    obs_keys: list[str] = field(
+        default_factory=lambda: [
+            "observation.images.wrist",
+            "observation.state.tcp_pose",
+            "observation.state.gripper_width",
+        ]
+    )
+    action_keys: list[str] = field(default_factory=lambda: ["action.tcp_pose", "action.gripper_width"])
+    fast_keys: list[str] = field(default_factory=list)  # AT decoder signal (tactile or wrench)
+    n_obs_steps: int = 2
+    horizon: int = 16  # action steps per chunk (AT/LDP: 32)
+    pca_components: int = 15
+    pca_path: str | None = None  # a fitted TactilePCA file; fitted from the training data if None
+    image_shape: list[int] = field(default_factory=lambda: [96, 96])  # resize to (H, W)
+    crop_shape: list[int] = field(default_factory=lambda: [84, 84])  # random/centre crop (H, W)
+    # --- networks
+    resnet_width: int = 16  # channels of the first ResNet-18 stage (64 in the paper)
+    image_feature_dim: int = 64  # projection of the pooled ResNet features
+    down_dims: list[int] = field(default_factory=lambda: [64, 128, 256])
+    kernel_size: int = 5
+    n_groups: int = 8
+    diffusion_step_embed_dim: int = 64
+    num_train_timesteps: int = 100
+    num_inference_steps: int = 8
+    # --- asymmetric tokenizer (stage 1 of RDP)
+    latent_dim: int = 16
+    downsample: int = 4  # horizon / latent steps
+    at_channels: int = 64
+    gru_hidden: int = 32
+    kl_weight: float = 1e-6
+    at_checkpoint: str | None = None  # LDP: the trained tokenizer's checkpoint
+    # --- inference
+    latency_steps: int = 1  # plan step 0 = newest observation + latency_steps * dt
+    # --- training
+    seed: int = 0
+    batch_size: int = 64
+    num_steps: int = 2000
+    lr: float = 3e-4
+    weight_decay: float = 1e-6
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999  # 0 disables EMA
+    val_ratio: float = 0.0
+    val_every: int = 500
+    ckpt_every: int = 1000
+    log_every: int = 10
+    num_workers: int = 0
+    latent_stat_samples: int = 4096  # windows encoded to compute the LDP latent statistics
+
+    def __post_init__(self) -> None:
+        if self.n_obs_steps < 1:
+            raise ConfigError(f"n_obs_steps must be >= 1, got {self.n_obs_steps}")
+        if self.horizon < self.n_obs_steps:
+            raise ConfigError(f"horizon ({self.horizon}) must be >= n_obs_steps ({self.n_obs_steps})")
+        if self.policy in ("at", "ldp") and self.horizon % self.downsample:
+            raise ConfigError(f"horizon ({self.horizon}) must be a multiple of downsample ({self.downsample})")
+        if len(self.image_shape) != 2 or len(self.crop_shape) != 2:
+            raise ConfigError("image_shape and crop_shape must be [H, W]")
+        if any(c > s for c, s in zip(self.crop_shape, self.image_shape)):
+            raise ConfigError(f"crop_shape {self.crop_shape} larger than image_shape {self.image_shape}")
+        if not self.action_keys:
+            raise ConfigError("action_keys must not be empty")
+        if self.policy == "at" and not self.fast_keys:
+            raise ConfigError("the asymmetric tokenizer needs fast_keys (tactile or wrench keys)")
+        if not 0 <= self.latency_steps < self.horizon - self.n_obs_steps + 1:
+            raise ConfigError(f"latency_steps must be in [0, horizon - n_obs_steps], got {self.latency_steps}")
+
+    @property
+    def latent_steps(self) -> int:
+        return self.horizon // self.downsample
+
+    @property
+    def image_keys(self) -> list[str]:
+        return [k for k in self.obs_keys if k.startswith("observation.images.")]
+
+    @property
+    def lowdim_obs_keys(self) -> list[str]:
+        return [k for k in self.obs_keys if not k.startswith("observation.images.")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PolicyConfig:
+        return from_dict(cls, data)
+
+
+def load_policy_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> PolicyConfig:
+    """Load ``configs/policy/<name>.yaml`` (or a path), its size overlay, then ``overrides``."""
+    base = load_yaml(find_config("policy", name_or_path))
+    over = parse_overrides(list(overrides))
+    size = over.get("size", base.get("size", "small"))
+    size_file = find_config("policy", f"size_{size}")
+    data = merge(merge(base, load_yaml(size_file)), over)
+    data["size"] = size
+    return from_dict(PolicyConfig, data)

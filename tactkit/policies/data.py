@@ -1,0 +1,247 @@
+"""Training data: an episode store (or replay buffer) -> prepared arrays -> windows.
+
+``load_training_data`` aligns the store to the config's control grid (``tactkit.store.align``),
+checks every key the config needs, resizes images to ``image_shape``, embeds tactile marker
+offsets with :class:`~tactkit.sensors.embedding.TactilePCA` (fitted here or loaded from
+``pca_path``), builds the min-max normaliser from the data's statistics and splits episodes
+into train/validation. :func:`prepare_arrays` is the single place where raw dataset arrays
+become policy inputs; inference calls it on each observation window, so training and run
+time apply the same resize and the same PCA.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tactkit.policies.config import PolicyConfig
+from tactkit.policies.features import FeatureSpec, Normalizer, make_spec, range_stats
+from tactkit.sensors.embedding import TactilePCA
+
+log = logging.getLogger(__name__)
+
+
+def needed_keys(cfg: PolicyConfig) -> list[str]:
+    """Every dataset key a policy trains on (observations, fast signals, actions), in order."""
+    keys: list[str] = []
+    for k in [*cfg.obs_keys, *cfg.fast_keys, *cfg.action_keys]:
+        if k not in keys:
+            keys.append(k)
+    return keys
+
+
+def resize_images(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize ``[..., H, W, 3]`` uint8 images to ``shape`` (area interpolation)."""
+    if tuple(x.shape[-3:-1]) == tuple(shape):
+        return x
+    import cv2
+
+    flat = x.reshape(-1, *x.shape[-3:])
+    out = np.stack([cv2.resize(im, (shape[1], shape[0]), interpolation=cv2.INTER_AREA) for im in flat])
+    return out.reshape(*x.shape[:-3], shape[0], shape[1], x.shape[-1])
+
+
+def prepare_arrays(
+    arrays: dict[str, np.ndarray], specs: dict[str, FeatureSpec], pcas: dict[str, TactilePCA], image_shape: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """Raw dataset arrays ``[N, *raw_shape]`` -> policy inputs: images resized to
+    ``image_shape`` (uint8), tactile keys PCA-embedded (float32 ``[N, k]``), the rest float32."""
+    out = {}
+    for key, x in arrays.items():
+        spec = specs.get(key)
+        if spec is None:
+            continue
+        x = np.asarray(x)
+        if spec.kind == "tactile":
+            if x.shape[-2:] != spec.raw_shape:
+                raise ValueError(f"{key}: expected marker offsets [..., {spec.raw_shape[0]}, 2], got {x.shape}")
+            out[key] = pcas[key].transform(x.astype(np.float32))
+        elif spec.kind == "image":
+            if x.shape[-1] != 3 or x.dtype != np.uint8:
+                raise ValueError(f"{key}: expected uint8 images [..., H, W, 3], got {x.dtype} {x.shape}")
+            out[key] = resize_images(x, image_shape)
+        else:
+            if tuple(x.shape[x.ndim - len(spec.raw_shape) :]) != spec.raw_shape:
+                raise ValueError(f"{key}: expected trailing shape {spec.raw_shape}, got {x.shape}")
+            out[key] = x.astype(np.float32)
+    return out
+
+
+class ArrayBuffer:
+    """A replay buffer held in memory (``data[key]`` concatenated on time, ``episode_ends``)."""
+
+    def __init__(self, data: dict[str, np.ndarray], episode_ends: np.ndarray) -> None:
+        self.data = data
+        self.episode_ends = np.asarray(episode_ends, dtype=np.int64)
+        self.meta = {"episode_ends": self.episode_ends}
+
+    @property
+    def n_episodes(self) -> int:
+        return int(len(self.episode_ends))
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.episode_ends[-1]) if len(self.episode_ends) else 0
+
+    def keys(self) -> list[str]:
+        return list(self.data)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.data[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+
+def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ArrayBuffer:
+    """Aligned training view of ``path`` (an episode store, aligned at ``cfg.fps``, or an
+    existing replay buffer) holding ``keys``, loaded into memory."""
+    from tactkit.store import EpisodeStore, NotAStoreError, ReplayBuffer, align
+
+    path = str(path)
+    if not Path(path).exists() and "://" not in path:
+        raise FileNotFoundError(f"training data not found: {path}")
+    try:
+        store = EpisodeStore.open(path, mode="r")
+    except NotAStoreError:
+        store = None
+    if store is not None:
+        missing = [k for k in keys if k not in store.streams]
+        if missing:
+            raise KeyError(
+                f"store {path} has no stream {missing[0]!r} needed by the config; "
+                f"streams: {', '.join(sorted(store.streams))}"
+            )
+        if store.num_episodes == 0:
+            raise ValueError(f"store {path} has no committed episodes")
+        rb = align(store, fps=cfg.fps, keys=keys)
+    else:
+        rb = ReplayBuffer.open(path)
+    available = list(rb.data.keys()) if hasattr(rb.data, "keys") else list(rb.data)
+    missing = [k for k in keys if k not in available]
+    if missing:
+        raise KeyError(f"{path} has no key {missing[0]!r} needed by the config; keys: {', '.join(sorted(available))}")
+    data = {k: np.asarray(rb.data[k][:]) for k in keys}
+    return ArrayBuffer(data, np.asarray(rb.episode_ends[:]))
+
+
+@dataclass
+class TrainingData:
+    buffer: ArrayBuffer  # prepared arrays
+    specs: dict[str, FeatureSpec]
+    normalizer: Normalizer
+    pcas: dict[str, TactilePCA]
+    train_mask: np.ndarray  # per episode
+    val_mask: np.ndarray
+
+
+def build_specs(cfg: PolicyConfig, raw_shapes: dict[str, tuple[int, ...]], pcas: dict[str, TactilePCA]) -> dict[str, FeatureSpec]:
+    specs = {}
+    for k in needed_keys(cfg):
+        specs[k] = make_spec(k, raw_shapes[k], pcas[k].n_components if k in pcas else None)
+    for k in cfg.action_keys:
+        if specs[k].kind in ("image", "tactile"):
+            raise ValueError(f"action key {k!r} must be a low-dimensional stream")
+    for k in cfg.fast_keys:
+        if specs[k].kind == "image":
+            raise ValueError(f"fast key {k!r} must be a tactile or wrench stream, not an image")
+    return specs
+
+
+def load_training_data(
+    path: str | Path,
+    cfg: PolicyConfig,
+    normalizer: Normalizer | None = None,
+    pcas: dict[str, TactilePCA] | None = None,
+) -> TrainingData:
+    """Build :class:`TrainingData`. ``normalizer``/``pcas`` (e.g. the tokenizer's, for the
+    latent diffusion stage) are reused for the keys they cover; the rest are fitted here."""
+    keys = needed_keys(cfg)
+    raw = open_view(path, cfg, keys)
+    raw_shapes = {k: tuple(raw.data[k].shape[1:]) for k in keys}
+    pcas = dict(pcas or {})
+    for k in keys:
+        if k.startswith("observation.tactile.") and k.endswith("marker_offset") and k not in pcas:
+            if cfg.pca_path:
+                pcas[k] = TactilePCA.load(_pca_file(cfg.pca_path, k))
+            else:
+                pcas[k] = TactilePCA.fit(raw.data[k], n_components=cfg.pca_components, metadata={"key": k, "data": str(path)})
+    specs = build_specs(cfg, raw_shapes, pcas)
+    for k, p in pcas.items():
+        if k in specs and p.n_markers != specs[k].raw_shape[0]:
+            raise ValueError(f"tactile PCA for {k!r} expects {p.n_markers} markers, data has {specs[k].raw_shape[0]}")
+    arrays = prepare_arrays(raw.data, specs, pcas, tuple(cfg.image_shape))
+    for k, x in arrays.items():
+        if specs[k].kind != "image" and not np.isfinite(x).all():
+            raise ValueError(f"{k}: training data contains NaN or Inf")
+    buffer = ArrayBuffer(arrays, raw.episode_ends)
+    stats = {k: range_stats(arrays[k]) for k, s in specs.items() if s.kind != "image"}
+    fitted = Normalizer.from_stats([s for s in specs.values() if s.kind != "image"], stats)
+    if normalizer is not None:  # keep the given entries, add the missing ones
+        params = dict(fitted.params)
+        params.update(normalizer.params)
+        fitted = Normalizer(params)
+    train_mask, val_mask = split_episodes(buffer.n_episodes, cfg.val_ratio, cfg.seed)
+    log.info(
+        "training data %s: %d episodes (%d train, %d val), %d steps at %.1f Hz",
+        path, buffer.n_episodes, int(train_mask.sum()), int(val_mask.sum()), buffer.n_steps, cfg.fps,
+    )
+    return TrainingData(buffer, specs, fitted, pcas, train_mask, val_mask)
+
+
+def _pca_file(pca_path: str, key: str) -> Path:
+    p = Path(pca_path)
+    if p.is_dir():
+        p = p / f"{key}.safetensors"
+    if not p.is_file():
+        raise FileNotFoundError(f"tactile PCA file for {key!r} not found: {p}")
+    return p
+
+
+def split_episodes(n_episodes: int, val_ratio: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean train/validation masks over episodes (``tactkit.store.get_val_mask``)."""
+    from tactkit.store import get_val_mask
+
+    if val_ratio <= 0:
+        val = np.zeros(n_episodes, dtype=bool)
+    else:
+        val = np.asarray(get_val_mask(n_episodes, val_ratio, seed), dtype=bool)
+    return ~val, val
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Windows of ``horizon`` steps (``tactkit.store.SequenceSampler`` semantics): observation
+    keys keep their first ``n_obs_steps`` frames, fast and action keys the whole horizon."""
+
+    def __init__(self, data: TrainingData, cfg: PolicyConfig, episode_mask: np.ndarray) -> None:
+        from tactkit.store import SequenceSampler
+
+        keys = needed_keys(cfg)
+        full = set(cfg.fast_keys) | set(cfg.action_keys)
+        first_k = {k: cfg.n_obs_steps for k in keys if k not in full}
+        self.first_k = first_k
+        self.sampler = SequenceSampler(
+            data.buffer,
+            sequence_length=cfg.horizon,
+            pad_before=cfg.n_obs_steps - 1,
+            pad_after=cfg.horizon - cfg.n_obs_steps,
+            keys=keys,
+            key_first_k=first_k,
+            episode_mask=episode_mask,
+        )
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        out = {}
+        for k, v in self.sampler.sample_sequence(i).items():
+            if k in self.first_k:  # the sampler leaves frames after the first k unfilled
+                v = v[: self.first_k[k]]
+            out[k] = torch.from_numpy(np.ascontiguousarray(v))
+        return out

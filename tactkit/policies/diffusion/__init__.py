@@ -1,0 +1,1 @@
+"""Diffusion Policy baseline (action-space diffusion)."""

@@ -1,0 +1,81 @@
+"""Policy kinds: how to build each policy's network and its inference wrapper.
+
+A policy kind is a trainable module with ``forward(batch) -> (loss, metrics)`` (its
+``compute_loss``) plus, optionally, an inference class implementing
+:class:`tactkit.policies.interface.Policy`. The training loop and checkpoints only use this
+table, so a new policy (e.g. BEAST) registers itself here and reuses both::
+
+    register_kind(PolicyKind("beast", build_beast_model, BeastPolicy))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from tactkit.policies.config import PolicyConfig
+from tactkit.policies.features import FeatureCodec
+
+
+@dataclass(frozen=True)
+class PolicyKind:
+    name: str
+    #: (config, codec, extra) -> module; ``extra`` carries stage inputs (e.g. the tokenizer config)
+    build_model: Callable[[PolicyConfig, FeatureCodec, dict[str, Any]], nn.Module]
+    #: dotted path "module:Class" of the inference wrapper (imported lazily), or None
+    inference: str | None = None
+    description: str = ""
+
+
+_KINDS: dict[str, PolicyKind] = {}
+
+
+def register_kind(kind: PolicyKind) -> None:
+    if kind.name in _KINDS:
+        raise ValueError(f"policy kind {kind.name!r} is already registered")
+    _KINDS[kind.name] = kind
+
+
+def get_kind(name: str) -> PolicyKind:
+    if name not in _KINDS:
+        raise KeyError(f"unknown policy kind {name!r}; known: {', '.join(sorted(_KINDS))}")
+    return _KINDS[name]
+
+
+def kind_names() -> list[str]:
+    return sorted(_KINDS)
+
+
+# ------------------------------------------------------------------ built-in kinds
+def _build_at(cfg: PolicyConfig, codec: FeatureCodec, extra: dict[str, Any]) -> nn.Module:
+    from tactkit.policies.rdp.tokenizer import AsymmetricTokenizer
+
+    return AsymmetricTokenizer(
+        codec, cfg.action_keys, cfg.fast_keys, cfg.horizon, cfg.downsample,
+        cfg.latent_dim, cfg.at_channels, cfg.gru_hidden, cfg.kl_weight,
+    )  # fmt: skip
+
+
+def _build_ldp(cfg: PolicyConfig, codec: FeatureCodec, extra: dict[str, Any]) -> nn.Module:
+    from tactkit.policies.rdp.latent_diffusion import LatentDiffusionModel
+
+    if "tokenizer_config" not in extra:
+        raise ValueError("the latent diffusion policy needs a trained tokenizer (at_checkpoint)")
+    tok = _build_at(extra["tokenizer_config"], codec, {})
+    return LatentDiffusionModel(cfg, codec, tok)
+
+
+def _build_dp(cfg: PolicyConfig, codec: FeatureCodec, extra: dict[str, Any]) -> nn.Module:
+    from tactkit.policies.diffusion.model import DiffusionPolicyModel
+
+    return DiffusionPolicyModel(cfg, codec)
+
+
+register_kind(PolicyKind("at", _build_at, None, "asymmetric tokenizer (RDP stage 1, fast decoder)"))
+register_kind(
+    PolicyKind("ldp", _build_ldp, "tactkit.policies.rdp.policy:ReactiveDiffusionPolicy", "latent diffusion (RDP stage 2)")
+)
+register_kind(PolicyKind("dp", _build_dp, "tactkit.policies.diffusion.policy:DiffusionPolicy", "Diffusion Policy baseline"))

@@ -1,0 +1,114 @@
+"""Shared inference plumbing: observation windows -> batches, checkpoints -> policies.
+
+:func:`load_policy` is what the controller calls: it reads a checkpoint (or run) directory,
+picks the policy class from the checkpoint's config and returns a
+:class:`tactkit.policies.interface.Policy`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tactkit.policies.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from tactkit.policies.data import prepare_arrays
+from tactkit.policies.factory import get_kind
+from tactkit.policies.interface import Policy
+
+
+class TorchPolicy(Policy):
+    """Base of the torch policies: holds the checkpoint, prepares observation windows."""
+
+    def __init__(
+        self,
+        ckpt: Checkpoint,
+        device: str | torch.device = "cpu",
+        latency_steps: int | None = None,
+        num_inference_steps: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.ckpt = ckpt
+        self.cfg = ckpt.cfg
+        self.device = torch.device(device)
+        self.model = ckpt.model.to(self.device).eval()
+        self.codec = ckpt.codec
+        self.pcas = ckpt.pcas
+        keys = list(self.cfg.obs_keys) + [k for k in self.cfg.fast_keys if k not in self.cfg.obs_keys]
+        self.obs_keys = tuple(keys)
+        self.n_obs_steps = self.cfg.n_obs_steps
+        self.action_keys = tuple(self.cfg.action_keys)
+        self.action_dim = self.codec.raw_dim(list(self.action_keys))
+        self.dt = 1.0 / self.cfg.fps
+        self.latency_steps = self.cfg.latency_steps if latency_steps is None else int(latency_steps)
+        max_skip = self.cfg.horizon - self.n_obs_steps
+        if not 0 <= self.latency_steps <= max_skip:
+            raise ValueError(f"latency_steps must be in [0, {max_skip}], got {self.latency_steps}")
+        if num_inference_steps is not None:
+            self.model.cfg = self.cfg = _with(self.cfg, num_inference_steps=int(num_inference_steps))
+        self.seed = seed
+        self.generator = torch.Generator(self.device).manual_seed(seed)
+
+    def reset(self) -> None:
+        """Re-seed the sampling noise: each episode is reproducible on its own."""
+        self.generator.manual_seed(self.seed)
+
+    @property
+    def first_step(self) -> int:
+        """Index in the predicted chunk of plan step 0 (newest observation + latency_steps)."""
+        return self.n_obs_steps - 1 + self.latency_steps
+
+    def window_time(self, window: dict[str, np.ndarray]) -> float:
+        if "timestamp" not in window:
+            raise KeyError("observation window is missing 'timestamp' (capture times, oldest first)")
+        ts = np.asarray(window["timestamp"], dtype=np.float64).reshape(-1)
+        return float(ts[-1])
+
+    def obs_batch(self, window: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """Window ``{key: [>= n_obs_steps, ...]}`` -> batch ``{key: [1, n_obs_steps, ...]}``."""
+        raw = {}
+        for k in self.obs_keys:
+            if k not in window:
+                raise KeyError(f"observation window is missing {k!r}; the policy needs {list(self.obs_keys)}")
+            x = np.asarray(window[k])
+            spec = self.codec.specs[k]
+            if x.ndim != len(spec.raw_shape) + 1 or tuple(x.shape[1:]) != spec.raw_shape:
+                if spec.kind != "image" or x.ndim != 4 or x.shape[-1] != 3:
+                    raise ValueError(
+                        f"{k}: expected [n_obs_steps, {', '.join(map(str, spec.raw_shape))}], got {list(x.shape)}"
+                    )
+            if x.shape[0] < self.n_obs_steps:
+                raise ValueError(f"{k}: window has {x.shape[0]} steps, the policy needs {self.n_obs_steps}")
+            raw[k] = x[-self.n_obs_steps :]
+        prepared = prepare_arrays(raw, self.codec.specs, self.pcas, tuple(self.cfg.image_shape))
+        return {k: torch.from_numpy(np.ascontiguousarray(v))[None].to(self.device) for k, v in prepared.items()}
+
+    def to_actions(self, y: torch.Tensor) -> np.ndarray:
+        """Normalised network actions ``[..., A]`` -> dataset units ``[..., action_dim]`` (float64)."""
+        return self.codec.decode(y, list(self.action_keys)).double().cpu().numpy()
+
+
+def _with(cfg: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(cfg, **changes)
+
+
+def load_policy(checkpoint_dir: str | Path, device: str = "cpu", **kwargs: Any) -> Policy:
+    """Load the policy in ``checkpoint_dir`` (a checkpoint, a run directory, or an ``rdp`` run).
+
+    ``kwargs`` go to the policy class: ``latency_steps``, ``num_inference_steps``, ``seed``.
+    """
+    ckpt = load_checkpoint(checkpoint_dir, map_location=device)
+    kind = get_kind(ckpt.cfg.policy)
+    if kind.inference is None:
+        raise CheckpointError(
+            f"{ckpt.path}: a {kind.name!r} checkpoint ({kind.description}) is not a runnable policy"
+            + ("; load the ldp stage of the rdp run" if kind.name == "at" else "")
+        )
+    module, _, cls_name = kind.inference.partition(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    return cls(ckpt, device=device, **kwargs)

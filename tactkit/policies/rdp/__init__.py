@@ -1,0 +1,1 @@
+"""Reactive Diffusion Policy: asymmetric tokenizer (fast) + latent diffusion (slow)."""

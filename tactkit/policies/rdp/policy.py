@@ -1,0 +1,79 @@
+"""Reactive Diffusion Policy at run time.
+
+``plan`` samples a latent with the latent diffusion policy, runs the tokenizer's decoder over
+the chunk steps already past (the observation window's own fast signals, then the newest one)
+and returns the chunk as planned with the newest fast signal held. ``step`` runs one GRU step
+on the latest fast signal: the state after the last finished plan step is kept in
+``plan.state``, so each call costs one decoder step whatever the tick rate. Several calls
+within one plan step (a sensor faster than the control grid) re-run that step with the newest
+signal; moving to a later step commits the previous step with the last signal it saw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from tactkit.policies.inference import TorchPolicy
+from tactkit.policies.interface import Plan
+
+
+class ReactiveDiffusionPolicy(TorchPolicy):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tokenizer = self.model.tokenizer
+        self.fast_keys = tuple(self.cfg.fast_keys)
+        self.fast_key = self.fast_keys[0] if self.fast_keys else None
+
+    def fast_tensor(self, fast_signal: Any) -> torch.Tensor:
+        """Latest fast signal -> normalised decoder input ``[1, F]``. Accepts a dict
+        ``{fast key: raw value}``, or for a single fast key its raw value (marker offsets
+        ``[M, 2]``/``[M*2]``, a wrench) or its tactile embedding ``[k]``."""
+        if not isinstance(fast_signal, dict):
+            if len(self.fast_keys) != 1:
+                raise ValueError(f"policy has {len(self.fast_keys)} fast keys {list(self.fast_keys)}; pass a dict")
+            fast_signal = {self.fast_keys[0]: fast_signal}
+        parts = []
+        for k in self.fast_keys:
+            if k not in fast_signal:
+                raise KeyError(f"fast signal is missing {k!r}")
+            spec = self.codec.specs[k]
+            x = np.asarray(fast_signal[k], dtype=np.float32)
+            if spec.kind == "tactile" and x.size != spec.dim:
+                x = self.pcas[k].transform(x.reshape(-1, 2))
+            elif x.size != spec.dim and not (spec.kind == "pose" and x.size == 7):
+                raise ValueError(f"fast signal {k!r} has {x.size} values, expected {spec.dim} ({spec.raw_shape})")
+            parts.append(x.reshape(1, -1))
+        batch = {k: torch.from_numpy(p).to(self.device) for k, p in zip(self.fast_keys, parts)}
+        return self.codec.encode(batch, list(self.fast_keys))
+
+    @torch.inference_mode()
+    def plan(self, window: dict[str, np.ndarray]) -> Plan:
+        t_obs = self.window_time(window)
+        batch = self.obs_batch(window)
+        z = self.model.sample_latent(batch, self.generator)
+        cond = self.tokenizer.latent_cond(z)
+        fast_obs = self.codec.encode(batch, list(self.fast_keys), self.n_obs_steps)  # [1, To, F]
+        start = self.first_step
+        latest = fast_obs[:, -1:]
+        prefix = torch.cat([fast_obs[:, :start], latest.expand(-1, max(0, start - self.n_obs_steps), -1)], dim=1)
+        h = self.tokenizer.decode(cond, prefix)[1] if start > 0 else None
+        planned, _ = self.tokenizer.decode(cond, latest.expand(-1, self.tokenizer.horizon - start, -1), h)
+        state = {"cond": cond, "h": h, "i": 0, "h_after": None, "latest": latest[:, 0]}
+        return Plan(t0=t_obs + self.latency_steps * self.dt, dt=self.dt, actions=self.to_actions(planned[0]), state=state)
+
+    @torch.inference_mode()
+    def step(self, plan: Plan, t: float, fast_signal: Any = None) -> np.ndarray:
+        st = plan.state
+        i = plan.index_at(t)
+        f = st["latest"] if fast_signal is None else self.fast_tensor(fast_signal)
+        while st["i"] < i:  # commit finished steps
+            if st["h_after"] is None:  # a step no tick visited: decode it with the newest signal
+                _, st["h_after"] = self.tokenizer.decode_step(st["cond"], f, st["h"])
+            st["h"], st["h_after"] = st["h_after"], None
+            st["i"] += 1
+        a, st["h_after"] = self.tokenizer.decode_step(st["cond"], f, st["h"])
+        st["latest"] = f
+        return self.to_actions(a[0])
