@@ -128,7 +128,10 @@ class TeleopBridge:
         self.retargeter = Retargeter(self.config.retarget, tuple(robot.arm_names))
         self.rejects = P.RejectCounter()
         self.stats = BridgeStats()
-        self._ctx = context or zmq.Context.instance()
+        # own context: ZAP authentication is per context, and a bridge must not share its
+        # authenticator (or lose it) with clients or another bridge in the same process
+        self._own_ctx = context is None
+        self._ctx = context or zmq.Context()
         self._security: ServerSecurity | None = None
         self._guards: collections.OrderedDict[bytes, P.SequenceGuard] = collections.OrderedDict()
         self._operator: bytes | None = None
@@ -195,6 +198,8 @@ class TeleopBridge:
         if self._security is not None:
             self._security.stop()
             self._security = None
+        if self._own_ctx and not self._ctx.closed:
+            self._ctx.term()
 
     def __enter__(self) -> TeleopBridge:
         return self.start()

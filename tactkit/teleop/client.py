@@ -111,8 +111,11 @@ class HeadsetClient:
         rid = self._request_id
         msg = P.Control(v=P.PROTOCOL_VERSION, session=self.session, seq=seq, t=t, command=command,
                         request_id=rid, **kwargs)
-        self.dealer.send(P.encode(msg))
         deadline = time.monotonic() + timeout
+        # a DEALER with no (authenticated) peer blocks on send: wait for one, bounded
+        if not self.dealer.poll(timeout * 1000, zmq.POLLOUT):
+            raise TimeoutError(f"{command!r}: no connection to the bridge within {timeout} s")
+        self.dealer.send(P.encode(msg), zmq.NOBLOCK)
         while rid not in self._acks:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self.dealer.poll(remaining * 1000):

@@ -29,6 +29,7 @@ from zmq.auth.thread import ThreadAuthenticator
 log = logging.getLogger(__name__)
 
 ALLOWED_DIR = "allowed"
+ZAP_DOMAIN = "tactkit"
 
 
 @dataclass(frozen=True)
@@ -120,14 +121,14 @@ class ServerSecurity:
         self.allowed_dir = allowed
         self.auth = ThreadAuthenticator(context, log=logging.getLogger("tactkit.teleop.zap"))
         self.auth.start()
-        self.auth.configure_curve(domain="*", location=str(allowed))
+        self.auth.configure_curve(domain=ZAP_DOMAIN, location=str(allowed))
 
     def apply(self, socket: zmq.Socket) -> None:
         """Make ``socket`` a CURVE server (call before bind)."""
         socket.curve_secretkey = self.keys.secret
         socket.curve_publickey = self.keys.public
         socket.curve_server = True
-        socket.zap_domain = b"tactkit"
+        socket.zap_domain = ZAP_DOMAIN.encode()
 
     def stop(self) -> None:
         self.auth.stop()
