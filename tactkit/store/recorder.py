@@ -21,6 +21,7 @@ samples with finite timestamps and commits it with ``recovered: true``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -29,6 +30,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from zarr.core.sync import sync as zarr_sync
 
 from tactkit.store.errors import SampleError, StoreError
 from tactkit.store.schema import StreamSpec
@@ -80,16 +82,34 @@ class _StreamWriter:
             self.pending_t, self.pending_v = [], []
         return np.asarray(ts, dtype=np.float64), np.stack(vs).astype(self.spec.dtype, copy=False)
 
-    def write(self, ts: np.ndarray, vs: np.ndarray) -> None:
-        n0, n1 = self.n_flushed, self.n_flushed + len(ts)
+    def reserve(self, n_new: int) -> None:
+        """Grow both arrays (metadata-only rewrite) so ``n_new`` more samples fit."""
+        n1 = self.n_flushed + n_new
         if n1 > self.capacity:
             cap = max(n1, 2 * self.capacity)
             self.values.resize((cap, *self.spec.shape))
             self.timestamps.resize((cap,))
             self.capacity = cap
-        self.values[n0:n1] = vs  # values before timestamps: finite timestamp => value on disk
-        self.timestamps[n0:n1] = ts
-        self.n_flushed = n1
+
+
+def _write_batches(batches: list[tuple[_StreamWriter, np.ndarray, np.ndarray]]) -> None:
+    """Write every stream's new samples: all values first (concurrently), then all timestamps,
+    so a finite timestamp on disk always means its value is on disk too."""
+    for w, ts, _ in batches:
+        w.reserve(len(ts))
+
+    async def values() -> None:
+        await asyncio.gather(*(w.values.async_array.setitem(slice(w.n_flushed, w.n_flushed + len(ts)), vs)
+                               for w, ts, vs in batches))
+
+    async def stamps() -> None:
+        await asyncio.gather(*(w.timestamps.async_array.setitem(slice(w.n_flushed, w.n_flushed + len(ts)), ts)
+                               for w, ts, _ in batches))
+
+    zarr_sync(values())
+    zarr_sync(stamps())
+    for w, ts, _ in batches:
+        w.n_flushed += len(ts)
 
 
 class EpisodeRecorder:
@@ -210,15 +230,21 @@ class EpisodeRecorder:
         """Write every pending sample to the store now (the flusher calls this periodically)."""
         with self._flush_lock:
             t0 = time.perf_counter()
+            batches = []
             for w in self._writers.values():
                 taken = w.take_pending()
                 if taken is not None:
-                    w.write(*taken)
+                    batches.append((w, *taken))
+            if batches:
+                _write_batches(batches)
             self.flush_count += 1
             self.flush_seconds += time.perf_counter() - t0
 
     def _flush_loop(self) -> None:
-        while not self._stop.wait(self._flush_interval):
+        # flushes start on a fixed cadence, however long each one takes
+        next_flush = time.monotonic() + self._flush_interval
+        while not self._stop.wait(max(0.0, next_flush - time.monotonic())):
+            next_flush = max(next_flush + self._flush_interval, time.monotonic())
             try:
                 self.flush()
             except BaseException as exc:  # surfaced on the next append/commit
