@@ -1,0 +1,218 @@
+"""``wipe``: wipe a marked path on a board while holding 5-15 N.
+
+The board (30 x 20 cm, its top 2-4 cm above the table) hangs on a stiff constraint that can
+move it. A dark dotted path is painted on it. The pad must pass over every path point while
+pressing with a normal force inside the band. Perturbations:
+
+* ``before_contact``: the board shifts by up to 3 cm sideways and 1 cm in height during the
+  approach (visible to the cameras);
+* ``after_contact``: 0.3-0.8 s after first contact the board height starts moving — a slow
+  sinusoid (5-8 mm, 0.25-0.5 Hz) or steps of 4-7 mm smoothed over 0.6 s — too small to see at 96 px but
+  with the arm's 2500 N/m vertical stiffness it swings the force by 10-20 N: obvious to touch.
+
+Raw score: mean over the path points of the fraction of time the force was in [5, 15] N
+while the pad centre was within 1.5 cm of the point (a point never visited scores 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pybullet as p
+
+from tactkit.sim.geometry import DOWN
+from tactkit.sim.robot import ImpedanceGains, SimArmConfig, SimRobotConfig
+from tactkit.sim.scene import add_table, contact_force_on
+from tactkit.sim.sensors import SimTactileConfig
+from tactkit.sim.tactile import MarkerGrid
+from tactkit.sim.tasks.base import SimTask, TaskConfig, smoothstep
+
+BOARD_HALF = (0.15, 0.10, 0.01)
+
+
+@dataclass
+class WipeConfig(TaskConfig):
+    type_name = "wipe"
+    episode_s: float = 9.0
+    expert_level: float = 0.93
+    force_band: list[float] = field(default_factory=lambda: [5.0, 15.0])  # N
+    path_points: int = 41
+    hit_radius: float = 0.015  # m
+    gains: ImpedanceGains = field(default_factory=lambda: ImpedanceGains(
+        stiffness=[1500.0, 1500.0, 2500.0, 60.0, 60.0, 60.0], damping=[90.0, 90.0, 120.0, 2.5, 2.5, 2.5]))
+
+
+class WipeTask(SimTask):
+    name = "wipe"
+    config: WipeConfig
+
+    def robot_config(self) -> SimRobotConfig:
+        return SimRobotConfig(arms=[SimArmConfig(name="arm", tool="wipe_pad", gains=self.config.gains)])
+
+    def tactile_configs(self) -> list[SimTactileConfig]:
+        return [SimTactileConfig(name="pad", arm="arm",
+                                 grid=MarkerGrid(pad_width=0.06, pad_height=0.06, sigma=0.012))]
+
+    # ---- scene --------------------------------------------------------------------------
+    def build_scene(self, rng: np.random.Generator) -> None:
+        c = self.world.client
+        add_table(self.world)
+        top = rng.uniform(0.02, 0.04)
+        self.board_home = np.array([0.52 + rng.uniform(-0.02, 0.02), rng.uniform(-0.03, 0.03), top - BOARD_HALF[2]])
+        # Path in the board frame: a sine across the board.
+        n = self.config.path_points
+        xs = np.linspace(-0.10, 0.10, n)
+        amp, cycles, phase = rng.uniform(0.02, 0.05), rng.uniform(0.5, 1.0), rng.uniform(0, 2 * math.pi)
+        ys = amp * np.sin(2 * math.pi * cycles * (xs + 0.1) / 0.2 + phase) - amp * math.sin(phase) * 0.0
+        self.path = np.stack([xs, ys], axis=1)
+        self.visits = np.zeros(n)
+        self.in_band = np.zeros(n)
+        col = p.createCollisionShape(p.GEOM_BOX, halfExtents=list(BOARD_HALF), physicsClientId=c)
+        vis = p.createVisualShape(p.GEOM_BOX, halfExtents=list(BOARD_HALF), rgbaColor=[0.85, 0.85, 0.8, 1],
+                                  physicsClientId=c)
+        self.board = p.createMultiBody(1.0, col, vis, self.board_home.tolist(), physicsClientId=c)
+        # The painted path: a visual-only body (no collision, no dynamics) that follows the board.
+        dots = self.path[::2]
+        k = len(dots)
+        paint = p.createVisualShapeArray(
+            shapeTypes=[p.GEOM_BOX] * k, halfExtents=[[0.006, 0.006, 0.0005]] * k,
+            visualFramePositions=[[x, y, BOARD_HALF[2]] for x, y in dots], physicsClientId=c)
+        self.paint = p.createMultiBody(0.0, -1, paint, self.board_home.tolist(), physicsClientId=c)
+        p.changeVisualShape(self.paint, -1, rgbaColor=[0.1, 0.1, 0.5, 1], physicsClientId=c)
+        p.changeDynamics(self.board, -1, lateralFriction=0.5, physicsClientId=c)
+        self.mount = p.createConstraint(self.board, -1, -1, -1, p.JOINT_FIXED, [0, 0, 0], [0, 0, 0],
+                                        self.board_home.tolist(), physicsClientId=c)
+        p.changeConstraint(self.mount, self.board_home.tolist(), maxForce=5000, physicsClientId=c)
+        self.board_offset = np.zeros(3)  # commanded offset of the board from home
+        start = self.path_world(0)
+        self.robot.reset_tcp({"arm": np.r_[start[0], start[1], top + 0.06, DOWN]})
+        self.contact_time: float | None = None
+        self.force = 0.0
+        self.max_force = 0.0
+
+    def setup_perturbation(self, rng: np.random.Generator) -> None:
+        self.shift = np.array([rng.uniform(-0.03, 0.03), rng.uniform(-0.03, 0.03), rng.uniform(-0.01, 0.01)])
+        self.wave_kind = "sine" if rng.uniform() < 0.5 else "steps"
+        self.delay = rng.uniform(0.3, 0.8)
+        self.amp = rng.uniform(0.005, 0.008)
+        self.freq = rng.uniform(0.25, 0.5)
+        levels = rng.uniform(0.004, 0.007, size=8) * np.tile([1.0, -1.0], 4) * (1 if rng.uniform() < 0.5 else -1)
+        self.step_levels = levels
+        self.step_period = rng.uniform(1.2, 1.8)
+
+    # ---- per physics step -----------------------------------------------------------------
+    def height_offset(self, t: float) -> float:
+        """Board height offset (m) of the after-contact perturbation at time ``t``."""
+        if self.config.perturb != "after_contact" or self.contact_time is None:
+            return 0.0
+        tau = t - self.contact_time - self.delay
+        if tau <= 0:
+            return 0.0
+        if self.wave_kind == "sine":
+            return self.amp * math.sin(2 * math.pi * self.freq * tau) * smoothstep(tau / 0.3)
+        i = int(tau // self.step_period)
+        prev = 0.0 if i == 0 else self.step_levels[(i - 1) % len(self.step_levels)]
+        cur = self.step_levels[i % len(self.step_levels)]
+        return prev + (cur - prev) * smoothstep((tau - i * self.step_period) / 0.6)
+
+    def on_physics_step(self) -> None:
+        w = self.world
+        t = w.time
+        off = np.zeros(3)
+        if self.config.perturb == "before_contact":
+            off = self.shift * smoothstep((t - 0.2) / 0.5)
+        off[2] += self.height_offset(t)
+        if np.any(off != self.board_offset):
+            self.board_offset = off
+            p.changeConstraint(self.mount, (self.board_home + off).tolist(), maxForce=5000, physicsClientId=w.client)
+            p.resetBasePositionAndOrientation(self.paint, self.board_pose().tolist(), [0, 0, 0, 1],
+                                              physicsClientId=w.client)
+        if w.step_count % 5:
+            return
+        arm = self.robot.arms["arm"]
+        f = contact_force_on(w, arm.body)
+        self.force = float(f[2])
+        self.max_force = max(self.max_force, self.force)
+        if self.contact_time is None and self.force > 1.0:
+            self.contact_time = t
+        if self.contact_time is None:
+            return
+        lo, hi = self.config.force_band
+        tcp = p.getLinkState(arm.body, arm.tcp, physicsClientId=w.client)[4]
+        bx, by, _ = self.board_pose()
+        near = np.hypot(self.path[:, 0] + bx - tcp[0], self.path[:, 1] + by - tcp[1]) < self.config.hit_radius
+        self.visits += near
+        if lo <= self.force <= hi:
+            self.in_band += near
+
+    def raw_score(self) -> float:
+        return float(np.mean(self.in_band / np.maximum(self.visits, 1.0)))
+
+    # ---- ground truth ---------------------------------------------------------------------
+    def board_pose(self) -> np.ndarray:
+        pos, _ = p.getBasePositionAndOrientation(self.board, physicsClientId=self.world.client)
+        return np.array(pos)
+
+    def path_world(self, i: int | float) -> np.ndarray:
+        """Path point (fractional index allowed) in world xy, following the board."""
+        pos = self.board_home + self.board_offset if self.world is None else self.board_pose()
+        j = min(max(i, 0.0), len(self.path) - 1.0)
+        a = int(math.floor(j))
+        b = min(a + 1, len(self.path) - 1)
+        xy = self.path[a] + (self.path[b] - self.path[a]) * (j - a)
+        return xy + pos[:2]
+
+    def privileged(self) -> dict[str, Any]:
+        pos = self.board_pose()
+        t = self.world.time
+        dt = 0.02  # backward difference: no knowledge of the future
+        rate = (self.height_offset(t) - self.height_offset(t - dt)) / dt
+        return {
+            "surface_z": float(pos[2] + BOARD_HALF[2]),
+            "surface_rate": rate,
+            "board": pos,
+            "force": self.force,
+            "contact": self.contact_time is not None,
+        }
+
+
+class WipeExpert:
+    """Scripted wiper with privileged board pose and true contact force, acting at the
+    control rate: hover, descend, follow the path in 6 s holding ``force`` N with a
+    surface-height feedforward and an integral force loop, lift off."""
+
+    def __init__(self, env: WipeTask, force: float = 10.0, path_s: float = 6.0) -> None:
+        self.env = env
+        self.force = force
+        self.path_s = path_s
+        self.z_i = 0.0
+
+    def reset(self) -> None:
+        self.z_i = 0.0
+
+    def act(self, obs: dict | None = None) -> np.ndarray:
+        env = self.env
+        t = env.clock.now() + 1.0 / env.config.control_hz  # aim at the end of this period
+        priv = env.privileged()
+        k = env.config.gains.stiffness[2]
+        surf = priv["surface_z"] + priv["surface_rate"] * 0.75 / env.config.control_hz
+        t0, t1, t2 = 0.8, 1.6, 1.6 + self.path_s
+        if t < t1:
+            xy = env.path_world(0)
+            press = surf - self.force / k
+            z = surf + 0.03 + (press - surf - 0.03) * smoothstep((t - t0) / (t1 - t0))
+        elif t < t2:
+            s = (t - t1) / self.path_s * (len(env.path) - 1)
+            xy = env.path_world(s)
+            if priv["contact"]:
+                err = self.force - priv["force"]
+                self.z_i -= 0.3 * err / k
+                self.z_i = float(np.clip(self.z_i, -0.01, 0.01))
+            z = surf - self.force / k + self.z_i
+        else:
+            xy = env.path_world(len(env.path) - 1)
+            z = surf + 0.05 * smoothstep((t - t2) / 0.6)
+        return np.r_[xy, z, DOWN, 0.0]

@@ -1,0 +1,89 @@
+"""wipe: determinism, scoring on hand-made trajectories, expert vs open-loop replay."""
+
+import numpy as np
+import pytest
+
+from tactkit.sim.geometry import DOWN
+from tactkit.sim.tasks import make_expert, make_task
+from tactkit.sim.tasks.evaluate import reactivity_gap
+
+
+def _rollout(seed, perturb="after_contact", steps=60, **kw):
+    env = make_task("wipe", perturb=perturb, **kw)
+    obs = env.reset(seed)
+    expert = make_expert(env)
+    frames = [obs]
+    for _ in range(steps):
+        obs, *_ = env.step(expert.act(obs))
+        frames.append(obs)
+    board = env.board_pose()
+    env.close()
+    return frames, board
+
+
+def test_same_seed_is_bit_identical_and_seeds_differ():
+    a, board_a = _rollout(3, camera_rate_hz=6.0)
+    b, board_b = _rollout(3, camera_rate_hz=6.0)
+    assert set(a[-1]) >= {"observation.images.wrist", "observation.images.external",
+                          "observation.tactile.pad.marker_offset", "observation.wrench",
+                          "observation.state.tcp_pose"}
+    for fa, fb in zip(a, b):
+        for key in fa:
+            assert np.array_equal(fa[key], fb[key]), key
+    assert np.array_equal(board_a, board_b)
+    c, _ = _rollout(4, cameras=False, steps=10)
+    assert not np.array_equal(a[10]["observation.state.tcp_pose"], c[10]["observation.state.tcp_pose"])
+    # the pad touched the board: touch shows in the markers and the wrench
+    assert np.abs(a[-1]["observation.tactile.pad.marker_offset"]).max() > 1e-3
+    assert a[-1]["observation.wrench"][2] > 3.0
+
+
+def _scripted(seed, depth):
+    """Follow the path with a fixed target depth below the (unperturbed) surface."""
+    env = make_task("wipe", perturb="none", cameras=False)
+    env.reset(seed)
+    surf = env.privileged()["surface_z"]
+    n = len(env.path) - 1
+    while not env.done:
+        t = env.clock.now()
+        s = np.clip((t - 1.6) / 6.0, 0, 1) * n
+        xy = env.path_world(s)
+        z = surf + 0.03 if t < 1.0 else surf - depth
+        env.step(np.r_[xy, z, DOWN, 0.0])
+    out = env.evaluate()
+    env.close()
+    return out
+
+
+@pytest.mark.slow
+def test_scoring_on_hand_made_trajectories():
+    hover = _scripted(0, depth=-0.01)  # 1 cm above the board: never touches
+    assert hover["raw_score"] == 0.0 and not hover["success"]
+    crush = _scripted(0, depth=0.015)  # 1.5 cm deep at 2500 N/m: ~37 N, far out of band
+    assert crush["raw_score"] < 0.05
+    right = _scripted(0, depth=0.004)  # 10 N
+    assert right["score"] > 0.9 and right["success"]
+
+
+def test_bad_actions_and_configs_are_rejected():
+    env = make_task("wipe", cameras=False)
+    env.reset(0)
+    with pytest.raises(ValueError, match="action must have 8"):
+        env.step(np.zeros(5))
+    with pytest.raises(KeyError, match="missing"):
+        env.step({"action.tcp_pose": np.r_[0.5, 0, 0.1, DOWN]})
+    env.close()
+    with pytest.raises(ValueError, match="perturb"):
+        make_task("wipe", perturb="sideways")
+    with pytest.raises(ValueError, match="unknown config key"):
+        make_task("wipe", speed=3)
+    with pytest.raises(KeyError, match="unknown task"):
+        make_task("juggle")
+
+
+@pytest.mark.slow
+def test_expert_beats_open_loop_replay_under_after_contact():
+    gaps = [reactivity_gap("wipe", seed, cameras=False) for seed in (0, 1)]
+    for g in gaps:
+        assert g["expert"] >= 0.9
+        assert g["gap"] >= 0.3, g
