@@ -13,6 +13,11 @@ One thread owns everything that touches the robot, so there are no locks around 
       feedback due -> one Feedback on the PUB socket (subscribers CONFLATE: latest wins)
 
 The ``before_tick`` hook lets a simulation step its world in this same thread.
+
+Two clocks: loop scheduling, stream timeouts and latency use the monotonic wall clock (they
+are about the network and the operator); command and recording timestamps use ``clock``, the
+robot's time domain (the simulation clock in simulation). If the robot's clock jumps back
+(a simulated scene was rebuilt) the clutches and the safety filter's motion history reset.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import zmq
 
 from tactkit.clock import Clock, WallClock
 from tactkit.real.robot import Robot, RobotCommand, RobotState
+from tactkit.real.watchdog import Watchdog
 from tactkit.sensors.base import Sensor
 from tactkit.teleop import protocol as P
 from tactkit.teleop.feedback import (
@@ -81,7 +87,7 @@ class BridgeConfig:
     button_start_stop: str = "right.lower"  # A: start / stop (commit) an episode
     button_discard: str = "right.upper"  # B: discard the current episode
     retarget: RetargetConfig = field(default_factory=RetargetConfig)
-    feedback_cfg: FeedbackConfig = field(default_factory=FeedbackConfig)
+    display: FeedbackConfig = field(default_factory=FeedbackConfig)
 
     def __post_init__(self) -> None:
         if self.stream_timeout_s <= 0:
@@ -136,6 +142,8 @@ class TeleopBridge:
         self._guards: collections.OrderedDict[bytes, P.SequenceGuard] = collections.OrderedDict()
         self._operator: bytes | None = None
         self._last_pose_time = -np.inf
+        # the controller's staleness watchdog guards the headset stream while a clutch is engaged
+        self.watchdog = Watchdog()
         self._prev_buttons: dict[str, int] = {"left": 0, "right": 0}
         self._requests: queue.Queue = queue.Queue()
         self._log_lines: collections.deque[str] = collections.deque(maxlen=8)
@@ -227,43 +235,54 @@ class TeleopBridge:
     def run_forever(self) -> None:
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
-        fb_period = 1.0 / self.config.feedback_cfg.rate_hz
+        fb_period = 1.0 / self.config.display.rate_hz
         rec_period = 1.0 / self.config.record_rate_hz
-        now = self.clock.now()
+        now = time.monotonic()
         next_fb = now
         next_rec = now
-        self._state = self.robot.read_state()
+        self._read_state()
         while not self._stop.is_set():
-            now = self.clock.now()
+            now = time.monotonic()
             next_world = self.before_tick(now) if self.before_tick else None
             deadline = min(next_fb, next_rec, next_world if next_world is not None else np.inf)
-            timeout_ms = max(0.0, (deadline - self.clock.now()) * 1000.0)
+            timeout_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
             if poller.poll(min(timeout_ms, 50.0)):
                 self._drain()
             self._handle_local_requests()
-            now = self.clock.now()
+            now = time.monotonic()
             self._check_stream(now)
             if now >= next_rec:
                 next_rec = max(next_rec + rec_period, now)
-                self._state = self.robot.read_state()
+                state = self._read_state()
                 if self.recorder is not None:
-                    self.recorder.tick(now, self._state)
+                    self.recorder.tick(self.clock.now(), state)
             if now >= next_fb:
                 next_fb = max(next_fb + fb_period, now)
                 self._publish_feedback(now)
+
+    def _read_state(self) -> RobotState:
+        state = self.robot.read_state()
+        if self._state is not None and state.timestamp < self._state.timestamp:
+            # the robot's clock restarted (simulated scene rebuilt): old origins and motion
+            # history are meaningless
+            reset = getattr(self.safety, "reset", None)
+            if reset is not None:
+                reset()
+            self._reset_clutch("robot restarted: clutch released, re-engage to move")
+        self._state = state
+        return state
 
     def _drain(self) -> None:
         # Every accepted pose advances the clutches and buttons (no edge is lost), but only the
         # command from the newest pose of this drain is sent: latest wins, no backlog.
         newest: tuple[RobotCommand | None, float] | None = None
-        state = self.robot.read_state()
-        self._state = state
+        state = self._read_state()
         for _ in range(self.config.max_drain):
             try:
                 frames = self._router.recv_multipart(zmq.NOBLOCK, copy=True)
             except zmq.Again:
                 break
-            t_rx = self.clock.now()
+            t_rx = time.monotonic()
             if len(frames) != 2:
                 self.rejects.add(P.Rejected("malformed", f"{len(frames) - 1} frames, expected 1"))
                 continue
@@ -303,7 +322,7 @@ class TeleopBridge:
 
     def _process_pose(self, ident: bytes, msg: P.HeadsetPose, t_rx: float,
                       state: RobotState) -> RobotCommand | None:
-        now = self.clock.now()
+        now = time.monotonic()
         if ident != self._operator:
             if self._operator is not None and now - self._last_pose_time < self.config.stream_timeout_s:
                 self.stats.ignored_other_operator += 1
@@ -313,29 +332,38 @@ class TeleopBridge:
             self._operator = ident
             self._reset_clutch("new operator connected")
         elif now - self._last_pose_time > self.config.stream_timeout_s:
-            self.retargeter.reset()  # resumed after a gap: re-engage before moving
+            self._reset_clutch("headset stream resumed after a gap: re-engage to move")
         self._last_pose_time = now
+        self.watchdog.feed("headset", now)
         self.stats.poses_applied += 1
         if self.recorder is not None:
             self.recorder.on_headset(msg, t_rx)
         self._handle_buttons(msg)
-        return self.retargeter.update(msg, state.arms, now)
+        command = self.retargeter.update(msg, state.arms, self.clock.now())
+        if command is not None and "headset" not in self.watchdog.channels:
+            self.watchdog.watch("headset", self.config.stream_timeout_s, now)
+        return command
 
     def _send(self, command: RobotCommand, state: RobotState, t_rx: float) -> None:
         safe = self.safety.filter(command, state)
         self.robot.send(safe)
         self.stats.commands_sent += 1
-        self.stats.latency.append(self.clock.now() - t_rx)
+        self.stats.latency.append(time.monotonic() - t_rx)
         if self.recorder is not None:
             self.recorder.on_command(safe)
 
     def _check_stream(self, now: float) -> None:
-        if any(self.retargeter.engaged.values()) and now - self._last_pose_time > self.config.stream_timeout_s:
+        if not any(self.retargeter.engaged.values()):
+            return
+        fault = self.watchdog.check(now)
+        if fault is not None:
             self.stats.stream_losses += 1
-            self._reset_clutch(f"headset stream lost ({now - self._last_pose_time:.2f} s): holding")
+            self._reset_clutch(f"{fault.reason}: holding the last target; re-engage to move")
 
     def _reset_clutch(self, why: str) -> None:
         self.retargeter.reset()
+        self.watchdog.unwatch("headset")
+        self.watchdog.rearm(time.monotonic())
         self._say(why)
 
     def _say(self, text: str) -> None:
@@ -422,7 +450,7 @@ class TeleopBridge:
         state = self._state
         if state is None:
             return
-        cfg = self.config.feedback_cfg
+        cfg = self.config.display
         tactile, images = [], []
         send_cameras = cfg.camera_rate_hz > 0 and now - self._last_camera_t >= 1.0 / cfg.camera_rate_hz
         for sensor in self.sensors.values():
@@ -440,7 +468,7 @@ class TeleopBridge:
             self._last_camera_t = now
         rec = self.recorder
         msg = P.Feedback(
-            v=P.PROTOCOL_VERSION, seq=self._feedback_seq, t=now,
+            v=P.PROTOCOL_VERSION, seq=self._feedback_seq, t=self.clock.now(),
             arms=arm_feedback(state, self.retargeter.engaged),
             tactile=tactile, forces=force_arrows(state, cfg), status=self.status_line(),
             log=list(self._log_lines), images=images,

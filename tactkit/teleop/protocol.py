@@ -194,7 +194,15 @@ class Rejected(Exception):
 _header_decoder = msgspec.msgpack.Decoder(_Header)
 _upstream_decoder = msgspec.msgpack.Decoder(Upstream)
 _downstream_decoder = msgspec.msgpack.Decoder(Downstream)
-_encoder = msgspec.msgpack.Encoder()
+def _enc_hook(obj):
+    # numpy scalars (np.float64 from maths on poses) encode as plain numbers
+    item = getattr(obj, "item", None)
+    if item is not None and getattr(obj, "shape", None) == ():
+        return item()
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
 
 
 def encode(msg: msgspec.Struct) -> bytes:

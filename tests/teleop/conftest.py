@@ -73,3 +73,43 @@ def pose_msg(seq: int, right: P.Hand | None = None, left: P.Hand | None = None, 
              t: float | None = None) -> P.HeadsetPose:
     return P.HeadsetPose(v=P.PROTOCOL_VERSION, session=session, seq=seq, t=float(seq) * 0.01 if t is None else t,
                          head=P.Pose(pos=(0.0, 0.0, 1.6), quat=(1.0, 0.0, 0.0, 0.0)), left=left, right=right)
+
+
+class FakeSensor:
+    """Stands in for a tactile pad or a camera: produces samples of a fixed value, newly stamped."""
+
+    def __init__(self, key: str, value: np.ndarray) -> None:
+        from tactkit.sensors.base import SensorHealth, SensorSample
+
+        self._Sample, self._Health = SensorSample, SensorHealth
+        self.key = key
+        self.value = value
+        self.seq = 0
+
+    def streams(self) -> dict:
+        from tactkit.store.schema import StreamSpec
+
+        return {self.key: StreamSpec(str(self.value.dtype), self.value.shape, 30.0)}
+
+    def connect(self) -> None:
+        pass
+
+    def disconnect(self) -> None:
+        pass
+
+    def read_latest(self, max_age=None):
+        now = time.monotonic()
+        self.seq += 1
+        return self._Sample(self.key, self.value, now, now, self.seq)
+
+    def health(self):
+        return self._Health(True, 30.0, 0)
+
+
+def _register_fake_sensor():
+    from tactkit.sensors.base import Sensor
+
+    Sensor.register(FakeSensor)  # a virtual subclass: implements the whole interface
+
+
+_register_fake_sensor()

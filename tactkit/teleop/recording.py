@@ -1,0 +1,260 @@
+"""Recording a teleoperation session into an episode store.
+
+Every stream is recorded at its own rate with its capture timestamp (one clock domain: the
+robot's, i.e. the simulation clock in simulation, the monotonic clock on hardware):
+
+* sensor streams (tactile marker offsets, wrench, cameras) - every new sample, detected by
+  the sensor's sequence number; sequence gaps are counted as dropped samples;
+* robot state (TCP pose / velocity, joints, gripper; the wrench too if no F/T sensor
+  provides it) at the bridge's record rate;
+* commanded targets (``action.*``, after the safety filter), when sent;
+* headset input (``teleop.headset.*``: head and wrist poses, triggers and buttons), stamped
+  at reception.
+
+The bridge calls :meth:`start` / :meth:`stop` / :meth:`discard` (headset buttons, control
+messages, keyboard) and the ``on_*`` / :meth:`tick` hooks, all from its own thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tactkit.clock import Clock
+from tactkit.real.robot import RobotCommand, RobotState
+from tactkit.sensors.base import Sensor
+from tactkit.store.schema import POSE_NAMES, WRENCH_NAMES, StreamSpec
+from tactkit.teleop import protocol as P
+
+log = logging.getLogger(__name__)
+
+HEADSET_PREFIX = "teleop.headset"
+INPUT_NAMES = ("index_trigger", "hand_trigger", "upper", "lower", "thumbstick", "index_button", "hand_button")
+
+
+def arm_key(arm: str, quantity: str, prefix: str, multi_arm: bool) -> str:
+    """``prefix.quantity`` for one arm, ``prefix.<arm>.quantity`` for several (LeRobot style)."""
+    return f"{prefix}.{arm}.{quantity}" if multi_arm else f"{prefix}.{quantity}"
+
+
+def session_streams(arm_names: tuple[str, ...], sensors: dict[str, Sensor], *,
+                    state_rate_hz: float, command_rate_hz: float, headset_rate_hz: float = 60.0,
+                    n_joints: int = 7) -> dict[str, StreamSpec]:
+    """The store schema of a teleoperation recording with these arms and sensors."""
+    multi = len(arm_names) > 1
+    specs: dict[str, StreamSpec] = {}
+    for s in sensors.values():
+        specs.update(s.streams())
+    r = state_rate_hz
+    for arm in arm_names:
+        k = lambda q, prefix="observation.state", a=arm: arm_key(a, q, prefix, multi)  # noqa: E731
+        specs[k("tcp_pose")] = StreamSpec("float32", (7,), r, "m,quat", POSE_NAMES)
+        specs[k("tcp_velocity")] = StreamSpec("float32", (6,), r, "m/s,rad/s", ("vx", "vy", "vz", "wx", "wy", "wz"))
+        specs[k("joint_positions")] = StreamSpec("float32", (n_joints,), r, "rad",
+                                                 tuple(f"q{i}" for i in range(1, n_joints + 1)))
+        specs[k("gripper_width")] = StreamSpec("float32", (1,), r, "m", ("width",))
+        wrench = "observation.wrench" if not multi else f"observation.wrench.{arm}"
+        if wrench not in specs:
+            specs[wrench] = StreamSpec("float32", (6,), r, "N,N*m", WRENCH_NAMES)
+        specs[k("tcp_pose", "action")] = StreamSpec("float32", (7,), command_rate_hz, "m,quat", POSE_NAMES)
+        specs[k("gripper_width", "action")] = StreamSpec("float32", (1,), command_rate_hz, "m", ("width",))
+    h = headset_rate_hz
+    specs[f"{HEADSET_PREFIX}.head_pose"] = StreamSpec("float32", (7,), h, "m,quat", POSE_NAMES)
+    for hand in ("left", "right"):
+        specs[f"{HEADSET_PREFIX}.{hand}.wrist_pose"] = StreamSpec("float32", (7,), h, "m,quat", POSE_NAMES)
+        specs[f"{HEADSET_PREFIX}.{hand}.inputs"] = StreamSpec("float32", (7,), h, "1", INPUT_NAMES)
+    return specs
+
+
+def _pose7(pose: P.Pose) -> np.ndarray:
+    return np.array([*pose.pos, *pose.quat], dtype=np.float32)
+
+
+def _inputs(hand: P.Hand) -> np.ndarray:
+    bits = [(hand.buttons >> i) & 1 for i in range(P.NUM_BUTTONS)]
+    return np.array([hand.index_trigger, hand.hand_trigger, *bits], dtype=np.float32)
+
+
+class _Rate:
+    """Samples per second of one stream over the last ``window`` seconds (wall clock)."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self.times: collections.deque[float] = collections.deque()
+
+    def add(self, t: float) -> None:
+        self.times.append(t)
+
+    def hz(self, now: float) -> float:
+        while self.times and self.times[0] < now - self.window:
+            self.times.popleft()
+        return len(self.times) / self.window
+
+
+class RecordingSession:
+    """Records episodes of one teleoperation session into ``store``."""
+
+    def __init__(self, store, robot_arms: tuple[str, ...], sensors: dict[str, Sensor], clock: Clock, *,
+                 task: str = "", metadata: dict[str, Any] | None = None,
+                 on_start: Callable[[], None] | None = None,
+                 episode_metadata: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.store = store
+        self.arms = tuple(robot_arms)
+        self.multi = len(self.arms) > 1
+        self.sensors = sensors
+        self.clock = clock
+        self.task = task
+        self.metadata = dict(metadata or {})
+        self.on_start = on_start
+        self.episode_metadata = episode_metadata
+        self.episodes = store.num_episodes
+        self.discarded = 0
+        self.dropped = 0  # sensor samples lost (sequence gaps) while recording
+        self.rejected_samples = 0  # samples the store refused (e.g. time going backwards)
+        self._rec = None
+        self._ep_start = 0.0
+        self._last_seq: dict[str, int] = {}
+        self._last_state_t = -np.inf
+        self._rates: dict[str, _Rate] = collections.defaultdict(_Rate)
+        self._headset_session: int | None = None
+        self._sensor_keys = {name: next(iter(s.streams())) for name, s in sensors.items()}
+        self._wrench_from_state = {
+            arm: ("observation.wrench" if not self.multi else f"observation.wrench.{arm}")
+            for arm in self.arms
+        }
+        sensor_keys = set(self._sensor_keys.values())
+        self._wrench_from_state = {a: k for a, k in self._wrench_from_state.items() if k not in sensor_keys}
+
+    @property
+    def recording(self) -> bool:
+        return self._rec is not None
+
+    # ----------------------------------------------------------------- episode control
+    def start(self, note: str = "") -> None:
+        if self._rec is not None:
+            raise ValueError("an episode is already being recorded")
+        if self.on_start is not None:
+            self.on_start()  # e.g. a simulation resets its scene
+        meta = dict(self.metadata)
+        if note:
+            meta["operator_note"] = note
+        self._ep_start = self.clock.now()
+        self._rec = self.store.begin_episode(task=self.task, metadata=meta, start_time=self._ep_start)
+        # only samples captured from now on belong to the episode
+        self._last_seq = {}
+        for name, s in self.sensors.items():
+            sample = s.read_latest()
+            if sample is not None:
+                self._last_seq[name] = sample.seq
+        self._last_state_t = -np.inf
+        log.info("recording episode %d", self.episodes)
+
+    def stop(self, success: bool = True, note: str = "") -> None:
+        if self._rec is None:
+            raise ValueError("no episode is being recorded")
+        self.poll_sensors()
+        extra: dict[str, Any] = {"dropped_samples": self.dropped, "headset_session": self._headset_session}
+        if self.episode_metadata is not None:
+            extra.update(self.episode_metadata())
+        rec, self._rec = self._rec, None
+        rec.commit(success=success, note=note, metadata=extra)
+        self.episodes += 1
+
+    def discard(self) -> None:
+        if self._rec is None:
+            raise ValueError("no episode is being recorded")
+        rec, self._rec = self._rec, None
+        rec.discard()
+        self.discarded += 1
+
+    def close(self) -> None:
+        """Discard an episode left open (the bridge is shutting down)."""
+        if self._rec is not None:
+            log.warning("discarding the unfinished episode at shutdown")
+            self.discard()
+
+    # ----------------------------------------------------------------- hooks
+    def _append(self, key: str, t: float, value) -> None:
+        try:
+            self._rec.append(key, t, value)
+            self._rates[key].add(time.monotonic())
+        except (ValueError, KeyError) as exc:  # the store's SampleError is a ValueError
+            self.rejected_samples += 1
+            log.warning("sample of %s not recorded: %s", key, exc)
+
+    def on_headset(self, msg: P.HeadsetPose, receive_time: float) -> None:
+        if self._rec is None:
+            return
+        self._headset_session = msg.session
+        t = self.clock.now()
+        self._append(f"{HEADSET_PREFIX}.head_pose", t, _pose7(msg.head))
+        for side in ("left", "right"):
+            hand = getattr(msg, side)
+            if hand is not None:
+                self._append(f"{HEADSET_PREFIX}.{side}.wrist_pose", t, _pose7(hand.wrist))
+                self._append(f"{HEADSET_PREFIX}.{side}.inputs", t, _inputs(hand))
+
+    def on_command(self, command: RobotCommand) -> None:
+        if self._rec is None:
+            return
+        for arm, c in command.arms.items():
+            self._append(arm_key(arm, "tcp_pose", "action", self.multi), command.timestamp,
+                         np.asarray(c.tcp_target, dtype=np.float32))
+            if c.gripper_width is not None:
+                self._append(arm_key(arm, "gripper_width", "action", self.multi), command.timestamp,
+                             np.array([c.gripper_width], dtype=np.float32))
+
+    def poll_sensors(self) -> None:
+        """Append every sensor sample that is new since the last poll."""
+        if self._rec is None:
+            return
+        for name, s in self.sensors.items():
+            sample = s.read_latest()
+            if sample is None:
+                continue
+            last = self._last_seq.get(name)
+            if last is not None and sample.seq <= last:
+                continue
+            if last is not None and sample.seq > last + 1:
+                self.dropped += sample.seq - last - 1
+            self._last_seq[name] = sample.seq
+            self._append(sample.key, sample.capture_time, sample.value)
+
+    def tick(self, now: float, state: RobotState | None) -> None:
+        if self._rec is None:
+            return
+        self.poll_sensors()
+        if state is None or state.timestamp <= self._last_state_t:
+            return
+        self._last_state_t = state.timestamp
+        t = state.timestamp
+        for arm, a in state.arms.items():
+            k = lambda q, a=arm: arm_key(a, q, "observation.state", self.multi)  # noqa: E731
+            self._append(k("tcp_pose"), t, np.asarray(a.tcp_pose, dtype=np.float32))
+            self._append(k("tcp_velocity"), t, np.asarray(a.tcp_velocity, dtype=np.float32))
+            self._append(k("joint_positions"), t, np.asarray(a.joint_positions, dtype=np.float32))
+            self._append(k("gripper_width"), t, np.array([a.gripper_width], dtype=np.float32))
+            if arm in self._wrench_from_state:
+                self._append(self._wrench_from_state[arm], t, np.asarray(a.wrench, dtype=np.float32))
+
+    # ----------------------------------------------------------------- status
+    def rates(self) -> dict[str, float]:
+        now = time.monotonic()
+        return {k: r.hz(now) for k, r in self._rates.items()}
+
+    def status(self) -> str:
+        if self._rec is None:
+            state = "idle"
+        else:
+            state = f"REC ep {self.episodes} {self.clock.now() - self._ep_start:5.1f}s"
+        rates = self.rates()
+        short = " ".join(f"{k.split('.')[-2] if k.count('.') > 1 else k}:{v:.0f}"
+                         for k, v in sorted(rates.items()) if v > 0 and not k.startswith(HEADSET_PREFIX))
+        head = rates.get(f"{HEADSET_PREFIX}.head_pose", 0.0)
+        return (f"{state} | stored {self.episodes} discarded {self.discarded} | dropped {self.dropped} "
+                f"| headset {head:.0f} Hz | {short}")
