@@ -250,6 +250,9 @@ class ControllerCore:
             fault = self.watchdog.check(now)
             if fault is not None and self._brake is None:
                 self.stats.fault = fault.reason
+                missing = self.obs.missing(self.policy.obs_keys)
+                if fault.channel == "plan" and missing:
+                    self.stats.fault += f" (no observations yet for {missing}: is every sensor connected?)"
                 wd = self.config.watchdog
                 # anchored at the last sent command so the motion continues without a step
                 self._brake = {

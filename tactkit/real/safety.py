@@ -190,7 +190,7 @@ class SafetyFilter:
         dt = t - mem.time
         if dt <= 0:
             # No time has passed: no motion is allowed.
-            if np.any(pos != mem.pos) or np.any(quat != mem.quat):
+            if np.any(pos != mem.pos) or Q.angle(mem.quat, quat) > 1e-9:
                 viol.add("rate")
                 pos, quat = mem.pos, mem.quat
             lin_vel, ang_vel = mem.lin_vel, mem.ang_vel

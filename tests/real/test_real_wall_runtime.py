@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from real_fakes import ChunkPolicy, dying_policy, slow_policy
 
 from tactkit.real.controller import ControllerConfig
 from tactkit.real.fake import FakeRobot, FakeRobotConfig
@@ -9,15 +10,15 @@ from tactkit.real.runtime import WallClockRuntime
 from tactkit.real.slow_process import SlowPolicyProcess, SlowPolicyThread
 from tactkit.real.watchdog import WatchdogConfig
 
-from .fakes import ChunkPolicy, dying_policy, slow_policy
-
 
 def test_wall_clock_runtime_plans_steps_and_moves_the_robot():
     policy = ChunkPolicy(goal=(0.5, 0.05, 0.3), speed=0.2)
     robot = FakeRobot(FakeRobotConfig())
-    rt = WallClockRuntime(robot, policy, ControllerConfig(plan_period=0.1), SlowPolicyThread(policy))
+    # generous timeouts: the test machine may be heavily loaded (timing is benchmarked elsewhere)
+    wd = WatchdogConfig(plan_timeout=30.0, sensor_timeout=30.0, slow_process_timeout=30.0)
+    rt = WallClockRuntime(robot, policy, ControllerConfig(plan_period=0.1, watchdog=wd), SlowPolicyThread(policy))
     report = rt.run(duration=1.0)
-    assert report.stats.fault is None
+    assert report.stats.fault is None, report.stats.fault
     assert report.stats.plans >= 2 and report.stats.fast_steps >= 5
     assert report.robot_loop.ticks > 100
     assert robot.commands_received == report.stats.robot_ticks
@@ -29,19 +30,21 @@ def test_wall_clock_runtime_plans_steps_and_moves_the_robot():
 def test_slow_policy_in_a_spawned_process_and_its_death_trips_the_watchdog():
     # healthy: plans come back from another process
     policy = ChunkPolicy()
-    rt = WallClockRuntime(FakeRobot(FakeRobotConfig()), policy, ControllerConfig(plan_period=0.1), SlowPolicyProcess(slow_policy))
-    report = rt.run(duration=0.8)
-    assert report.stats.fault is None and report.stats.plans >= 2
+    relaxed = WatchdogConfig(plan_timeout=30.0, sensor_timeout=30.0, slow_process_timeout=30.0)
+    rt = WallClockRuntime(FakeRobot(FakeRobotConfig()), policy, ControllerConfig(plan_period=0.1, watchdog=relaxed),
+                          SlowPolicyProcess(slow_policy))
+    report = rt.run(duration=1.0)
+    assert report.stats.fault is None and report.stats.plans >= 2, (report.stats.fault, report.stats.plans)
     assert all(c >= 0.05 for c in report.plan_compute_s)  # computed in the child (sleeps 50 ms)
     # the child dies on its third plan: the runtime notices and holds
-    wd = WatchdogConfig(slow_process_timeout=0.5)
+    wd = WatchdogConfig(plan_timeout=30.0, sensor_timeout=30.0, slow_process_timeout=30.0)
     rt = WallClockRuntime(
         FakeRobot(FakeRobotConfig()), ChunkPolicy(), ControllerConfig(plan_period=0.05, watchdog=wd),
         SlowPolicyProcess(dying_policy),
     )
     report = rt.run(duration=2.0)
     assert report.stats.fault is not None
-    assert "died" in report.stats.fault or "slow_process stale" in report.stats.fault
+    assert "died" in report.stats.fault  # noticed by the process check, long before any timeout
     assert report.stats.plans == 2
     state = rt.robot.read_state().arms["arm"]
     assert np.linalg.norm(state.tcp_velocity[:3]) < 1e-3  # at rest

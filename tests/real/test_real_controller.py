@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from real_fakes import ChunkPolicy, ClockedSensor
 
 from tactkit.clock import SimClock
 from tactkit.policies.interface import Plan
@@ -8,8 +9,6 @@ from tactkit.real.fake import FakeRobot, FakeRobotConfig
 from tactkit.real.runtime import LockstepRuntime
 from tactkit.real.safety import SafetyConfig
 from tactkit.real.watchdog import WatchdogConfig
-
-from .fakes import ChunkPolicy, ClockedSensor
 
 
 def _run(policy, config, duration=1.5, sensors_fn=None, robot_cfg=None):

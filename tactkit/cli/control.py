@@ -1,0 +1,127 @@
+"""``tactkit control --policy CKPT --robot sim:wipe|flexiv|franka|ur|fake [key=value ...]``.
+
+Runs a trained policy through the real-time controller. ``sim:<task>`` runs one lockstep
+episode of a simulated task (deterministic, prints the score); every other robot runs on the
+wall clock with the slow policy in its own process, until ``--duration`` or Ctrl-C.
+Settings come from ``configs/robot/<robot>.yaml`` (driver + controller + safety + watchdog)
+with ``key=value`` overrides (``serial_number=...``, ``controller.safety.max_force=30``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "control",
+        help="run a policy on a robot (real arm, fake arm, or sim:<task>) through the safety-filtered controller",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--policy", required=True, help="checkpoint or run directory (tactkit train output)")
+    p.add_argument("--robot", required=True, help="sim:<task>, flexiv, franka, ur, fake, or a robot YAML path")
+    p.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C; sim: the episode)")
+    p.add_argument("--sensor", action="append", default=[], help="sensor config (configs/sensor name or YAML), repeatable")
+    p.add_argument("--perturb", default="none", help="sim only: none, before_contact or after_contact")
+    p.add_argument("--seed", type=int, default=0, help="sim only: episode seed")
+    p.add_argument("--device", default="cpu", help="torch device for the policy")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation before moving a real arm")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="robot/controller settings")
+    p.set_defaults(func=_control)
+
+
+def _build_sensors(names: list[str]) -> list:
+    import importlib
+
+    from tactkit.config import find_config, from_dict, load_yaml
+    from tactkit.sensors.base import SENSORS
+
+    for mod in ("cameras", "tactile", "transport", "wrench"):
+        try:
+            importlib.import_module(f"tactkit.sensors.{mod}")
+        except ImportError:
+            pass
+    sensors = []
+    for name in names:
+        data = load_yaml(find_config("sensor", name))
+        type_name = data.pop("type", None)
+        if not type_name:
+            raise ValueError(f"sensor config {name!r} has no 'type' (known: {', '.join(SENSORS.names())})")
+        sensors.append(SENSORS.build(from_dict(SENSORS.config_class(type_name), data)))
+    return sensors
+
+
+def _control(args: argparse.Namespace) -> int:
+    bad = [o for o in args.overrides if "=" not in o]
+    if bad:
+        raise ValueError(f"unexpected argument {bad[0]!r}: settings are KEY=VALUE")
+    if args.robot.startswith("sim:"):
+        return _control_sim(args)
+    import functools
+
+    import numpy as np
+
+    from tactkit.policies.inference import load_policy
+    from tactkit.real.robot import ROBOTS
+    from tactkit.real.runtime import WallClockRuntime
+    from tactkit.real.setup import load_robot_setup
+    from tactkit.real.slow_process import SlowPolicyProcess
+
+    setup = load_robot_setup(args.robot, args.overrides)
+    if setup.robot is None:
+        raise ValueError(f"robot {args.robot!r} is a simulated robot; use --robot sim:<task>")
+    safety = setup.controller.safety
+    print(f"robot {setup.name} ({setup.robot_type}) at {setup.controller.robot_rate_hz:.0f} Hz; workspace "
+          f"{list(safety.workspace_min)}..{list(safety.workspace_max)} m, max speed {safety.max_linear_speed} m/s, "
+          f"max force {safety.max_force} N ({safety.wrench_action})")
+    if setup.robot_type != "fake" and not args.yes:
+        if input("move the real arm under this policy? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("aborted")
+            return 1
+    policy = load_policy(args.policy, device=args.device)
+    slow = SlowPolicyProcess(functools.partial(load_policy, args.policy, args.device))
+    sensors = _build_sensors(args.sensor)
+    for s in sensors:
+        s.connect()
+    robot = ROBOTS.build(setup.robot)
+    runtime = WallClockRuntime(robot, policy, setup.controller, slow, sensors)
+    try:
+        report = runtime.run(args.duration)
+    except KeyboardInterrupt:
+        runtime.stop()
+        print("stopped", file=sys.stderr)
+        return 130
+    finally:
+        for s in sensors:
+            s.disconnect()
+    r = report.robot_loop.as_ms()
+    print(f"robot loop: {r['ticks']} ticks, {r['missed']} missed, period error p50 {r['error_p50_ms']:.3f} ms "
+          f"p99 {r['error_p99_ms']:.3f} ms max {r['error_max_ms']:.3f} ms")
+    st = report.stats
+    lat = np.asarray(st.sample_to_command) * 1e3
+    print(f"plans {st.plans}, fast steps {st.fast_steps}, plan steps dropped {st.plan_steps_dropped}, "
+          f"safety {dict(st.safety) or 'none'}"
+          + (f", sample->command p99 {np.percentile(lat, 99):.2f} ms" if lat.size else ""))
+    if st.fault:
+        print(f"FAULT: {st.fault}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _control_sim(args: argparse.Namespace) -> int:
+    from tactkit.policies.inference import load_policy
+    from tactkit.real.evaluation import EvalSettings, perturb_modes, run_sim_episode
+    from tactkit.real.setup import load_robot_setup
+
+    task = args.robot.split(":", 1)[1]
+    (mode,) = perturb_modes(args.perturb)
+    setup = load_robot_setup("sim", args.overrides)
+    overrides = {"episode_s": args.duration} if args.duration else {}
+    policy = load_policy(args.policy, device=args.device)
+    r = run_sim_episode(task, policy, args.seed, mode, EvalSettings(setup.controller, overrides))
+    print(f"{task} seed {r.seed} perturb {r.perturb}: score {r.score:.3f} (raw {r.raw_score:.3f}, "
+          f"{'success' if r.success else 'failure'}); plans {r.plans}, fast steps {r.fast_steps}, "
+          f"safety {r.safety or 'none'}, fault {r.fault or 'none'}; {r.wall_s:.1f} s")
+    return 0

@@ -1,0 +1,119 @@
+"""``tactkit eval --policy CKPT --task wipe|peel|lift --episodes N --perturb none|before_contact|after_contact|all``.
+
+Closed-loop evaluation in simulation with the real controller in lockstep (the slow policy's
+inference latency simulated). Seeds ``--seed0 .. --seed0+N-1`` are shared by every mode and
+every ``--policy`` (repeat it, optionally as LABEL=PATH, to compare policies side by side).
+Prints per-episode scores and a results table; ``--out DIR`` writes results.json (and
+``--video`` one MP4 per episode).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate policies in simulation (lockstep controller, perturbations, results table)",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--policy", action="append", required=True, help="checkpoint/run dir, or LABEL=PATH; repeatable")
+    p.add_argument("--task", required=True, help="simulated task: wipe, peel or lift")
+    p.add_argument("--episodes", type=int, default=10, help="seeds per perturbation mode (default 10)")
+    p.add_argument("--perturb", default="all", help="none, before_contact, after_contact or all (default)")
+    p.add_argument("--seed0", type=int, default=1000, help="first episode seed (default 1000)")
+    p.add_argument("--inference-latency", default=None,
+                   help="simulated slow-policy latency in s, or 'measured' (timed once on this machine)")
+    p.add_argument("--video", action="store_true", help="write an MP4 of the external camera per episode (needs --out)")
+    p.add_argument("--out", default=None, help="directory for results.json and videos")
+    p.add_argument("--device", default="cpu", help="torch device for the policies")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="controller settings (configs/robot/sim.yaml), or task.FIELD=VALUE for the task")
+    p.set_defaults(func=_eval)
+
+
+def _parse_policies(specs: list[str]) -> dict[str, str]:
+    from pathlib import Path
+
+    out: dict[str, str] = {}
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not sep:
+            path = spec
+            label = Path(spec.rstrip("/")).name or spec
+        if label in out:
+            raise ValueError(f"--policy label {label!r} given twice; use LABEL=PATH")
+        out[label] = path
+    return out
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import yaml
+    from tqdm import tqdm
+
+    from tactkit.policies.inference import load_policy
+    from tactkit.real.evaluation import (
+        EvalSettings,
+        episode_rows,
+        evaluate_policy,
+        first_window,
+        measure_inference_latency,
+        perturb_modes,
+        results_table,
+        summarize,
+    )
+    from tactkit.real.setup import load_robot_setup
+    from tactkit.sim.tasks import TASKS
+
+    if args.task not in TASKS:
+        raise KeyError(f"unknown task {args.task!r}; known: {', '.join(sorted(TASKS))}")
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.video and not args.out:
+        raise ValueError("--video needs --out DIR to write the videos to")
+    bad = [o for o in args.overrides if "=" not in o]
+    if bad:
+        raise ValueError(f"unexpected argument {bad[0]!r}: settings are KEY=VALUE")
+    task_over = {o.split("=", 1)[0][5:]: yaml.safe_load(o.split("=", 1)[1]) for o in args.overrides if o.startswith("task.")}
+    ctrl_over = [o for o in args.overrides if not o.startswith("task.")]
+    modes = perturb_modes(args.perturb)
+    policies = _parse_policies(args.policy)
+    out = Path(args.out) if args.out else None
+    rows = {}
+    all_results = {}
+    for label, path in policies.items():
+        policy = load_policy(path, device=args.device)
+        over = list(ctrl_over)
+        if args.inference_latency == "measured":
+            latency = measure_inference_latency(policy, first_window(args.task, policy, overrides=task_over))
+            print(f"{label}: measured inference latency {latency * 1e3:.1f} ms (plan, median of 3)")
+            over.append(f"controller.inference_latency={latency}")
+        elif args.inference_latency is not None:
+            over.append(f"controller.inference_latency={float(args.inference_latency)}")
+        setup = load_robot_setup("sim", over)
+        settings = EvalSettings(setup.controller, task_over, (out / "videos" / label) if args.video and out else None)
+        total = args.episodes * len(modes)
+        with tqdm(total=total, desc=f"{label} {args.task}", unit="ep") as bar:
+            def progress(r, bar=bar, label=label) -> None:
+                bar.update(1)
+                bar.set_postfix(perturb=r.perturb, score=f"{r.score:.2f}")
+                tqdm.write(f"  {label} {r.perturb:>14} seed {r.seed}: score {r.score:.3f} "
+                           f"({'ok' if r.success else 'fail'}) plans {r.plans} fast {r.fast_steps}"
+                           + (f" FAULT {r.fault}" if r.fault else ""))
+
+            results = evaluate_policy(args.task, policy, args.episodes, modes, settings, args.seed0, progress)
+        rows[label] = results
+        all_results[label] = {"path": path, "summary": summarize(results), "episodes": episode_rows(results),
+                              "inference_latency": setup.controller.inference_latency}
+    print(f"\n{args.task}: mean score ± std (success rate), {args.episodes} seeds from {args.seed0} per mode\n")
+    print(results_table(rows))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps({"task": args.task, "policies": all_results}, indent=2))
+        print(f"\nwrote {out / 'results.json'}")
+    return 0

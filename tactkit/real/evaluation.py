@@ -1,0 +1,224 @@
+"""Closed-loop evaluation in simulation: the real controller, lockstep, on a PyBullet task.
+
+Each episode builds the task for a seed, wires its :class:`~tactkit.sim.robot.SimRobot` and
+simulated sensors into a :class:`~tactkit.real.runtime.LockstepRuntime` (the same controller
+code that drives a real arm, with the slow policy's inference latency simulated) and scores
+it with the task's metric. Seeds are shared across perturbation modes and policies, so
+comparisons are paired. Importing this module does not import pybullet or torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tactkit.policies.interface import Policy
+from tactkit.real.controller import ControllerConfig
+
+log = logging.getLogger(__name__)
+
+PERTURB_MODES = ("none", "before_contact", "after_contact")
+
+
+def perturb_modes(arg: str) -> tuple[str, ...]:
+    """``"all"`` -> every mode; otherwise the one mode (checked)."""
+    if arg == "all":
+        return PERTURB_MODES
+    if arg not in PERTURB_MODES:
+        raise ValueError(f"--perturb must be one of {', '.join(PERTURB_MODES)} or all, got {arg!r}")
+    return (arg,)
+
+
+@dataclass
+class EpisodeResult:
+    task: str
+    perturb: str
+    seed: int
+    score: float
+    success: bool
+    raw_score: float
+    plans: int
+    fast_steps: int
+    plan_steps_dropped: int
+    safety: dict[str, int]
+    fault: str | None
+    wall_s: float
+    video: str | None = None
+
+
+@dataclass
+class EvalSettings:
+    """What every episode of an evaluation shares."""
+
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    task_overrides: dict[str, Any] = field(default_factory=dict)
+    video_dir: Path | None = None  # write one MP4 per episode of the external camera here
+
+
+def policy_needs_cameras(policy: Policy) -> bool:
+    return any(k.startswith("observation.images.") for k in policy.obs_keys)
+
+
+def run_sim_episode(
+    task_name: str, policy: Policy, seed: int, perturb: str, settings: EvalSettings | None = None
+) -> EpisodeResult:
+    """One closed-loop episode of ``policy`` on ``task_name`` (lockstep, deterministic)."""
+    from tactkit.real.runtime import LockstepRuntime
+    from tactkit.sim.tasks import make_task
+
+    settings = settings or EvalSettings()
+    overrides = dict(settings.task_overrides)
+    overrides.setdefault("cameras", policy_needs_cameras(policy) or settings.video_dir is not None)
+    task = make_task(task_name, perturb=perturb, **overrides)
+    t0 = time.perf_counter()
+    try:
+        task.reset(seed)
+        frames: list[np.ndarray] = []
+        camera = task.sensors.get("camera.external")
+        last_frame = [-1]
+
+        def on_tick(now: float, state: Any, cmd: Any) -> bool:
+            if settings.video_dir is not None and camera is not None:
+                s = camera.read_latest()
+                if s is not None and s.seq != last_frame[0]:
+                    last_frame[0] = s.seq
+                    frames.append(np.asarray(s.value))
+            return task.done
+
+        runtime = LockstepRuntime(
+            task.robot, policy, settings.controller, task.clock,
+            sensors=list(task.sensors.values()), advance_to=task.world.run_until,
+        )
+        stats = runtime.run(task.config.episode_s, on_tick=on_tick)
+        info = task.evaluate()
+        video = None
+        if settings.video_dir is not None and frames:
+            video = str(write_video(
+                frames, Path(settings.video_dir) / f"{task_name}_{perturb}_seed{seed}.mp4", task.config.camera_rate_hz
+            ))
+    finally:
+        task.close()
+    return EpisodeResult(
+        task=task_name, perturb=perturb, seed=seed, score=float(info["score"]), success=bool(info["success"]),
+        raw_score=float(info["raw_score"]), plans=stats.plans, fast_steps=stats.fast_steps,
+        plan_steps_dropped=stats.plan_steps_dropped, safety=dict(stats.safety), fault=stats.fault,
+        wall_s=time.perf_counter() - t0, video=video,
+    )
+
+
+def evaluate_policy(
+    task_name: str,
+    policy: Policy,
+    episodes: int,
+    modes: Iterable[str],
+    settings: EvalSettings | None = None,
+    seed0: int = 1000,
+    progress: Callable[[EpisodeResult], None] | None = None,
+) -> list[EpisodeResult]:
+    """``episodes`` seeds (``seed0 + i``) under each perturbation mode."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    results = []
+    for mode in modes:
+        for i in range(episodes):
+            r = run_sim_episode(task_name, policy, seed0 + i, mode, settings)
+            results.append(r)
+            if progress is not None:
+                progress(r)
+    return results
+
+
+def summarize(results: list[EpisodeResult]) -> dict[str, dict[str, float]]:
+    """Per perturbation mode: mean/std score, success rate, episodes (and ``all`` over modes)."""
+    out: dict[str, dict[str, float]] = {}
+    groups: dict[str, list[EpisodeResult]] = {}
+    for r in results:
+        groups.setdefault(r.perturb, []).append(r)
+    if len(groups) > 1:
+        groups["all"] = list(results)
+    for mode, rs in groups.items():
+        scores = np.array([r.score for r in rs])
+        out[mode] = {
+            "score": float(scores.mean()),
+            "std": float(scores.std()),
+            "success": float(np.mean([r.success for r in rs])),
+            "episodes": float(len(rs)),
+        }
+    return out
+
+
+def results_table(rows: dict[str, list[EpisodeResult]]) -> str:
+    """Markdown table: one row per policy label, mean score (success rate) per mode."""
+    modes = [m for m in (*PERTURB_MODES, "all") if any(m in summarize(rs) for rs in rows.values())]
+    lines = ["| policy | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+    for label, rs in rows.items():
+        s = summarize(rs)
+        cells = [f"{s[m]['score']:.2f} ± {s[m]['std']:.2f} ({s[m]['success'] * 100:.0f}%)" if m in s else "-" for m in modes]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def measure_inference_latency(policy: Policy, window: dict[str, np.ndarray], repeats: int = 3) -> float:
+    """Median wall time (s) of ``policy.plan(window)`` - to configure the lockstep latency."""
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        policy.plan(window)
+        times.append(time.perf_counter() - t0)
+    policy.reset()
+    return float(np.median(times))
+
+
+def first_window(task_name: str, policy: Policy, seed: int = 0, overrides: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """An observation window from the start of an episode (for latency measurement)."""
+    from tactkit.real.controller import ControllerCore
+    from tactkit.sim.tasks import make_task
+
+    overrides = dict(overrides or {})
+    overrides.setdefault("cameras", policy_needs_cameras(policy))
+    task = make_task(task_name, **overrides)
+    try:
+        task.reset(seed)
+        core = ControllerCore(policy, task.arm_names, ControllerConfig())
+        core.start(task.robot.read_state(), task.clock.now())
+        for _ in range(math.ceil(policy.n_obs_steps * policy.dt * 1000) + 5):
+            task.world.step_physics(1)
+            core.on_state(task.robot.read_state())
+            for s in task.sensors.values():
+                sample = s.read_latest()
+                if sample is not None:
+                    core.on_sample(sample)
+        window = core.window()
+        if window is None:
+            raise KeyError(f"task {task_name!r} does not provide {core.obs.missing(policy.obs_keys)} for this policy")
+        return window
+    finally:
+        task.close()
+
+
+def write_video(frames: list[np.ndarray], path: Path, fps: float) -> Path:
+    """RGB frames -> MP4 (OpenCV ``mp4v``)."""
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+    try:
+        for f in frames:
+            writer.write(cv2.cvtColor(np.ascontiguousarray(f[..., :3]), cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
+
+
+def episode_rows(results: list[EpisodeResult]) -> list[dict[str, Any]]:
+    """Results as plain dicts (JSON-ready)."""
+    return [dataclasses.asdict(r) for r in results]

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from tactkit.config import ConfigError
+from tactkit.policies.interface import Plan, Policy
+from tactkit.real.controller import ControllerConfig
+from tactkit.real.drivers import FlexivConfig
+from tactkit.real.evaluation import (
+    EvalSettings,
+    perturb_modes,
+    results_table,
+    run_sim_episode,
+    summarize,
+)
+from tactkit.real.setup import load_robot_setup
+
+
+def test_robot_setups_load_with_bare_and_dotted_overrides():
+    s = load_robot_setup("flexiv", ["serial_number=Rizon4-1", "plan_period=0.3", "controller.safety.max_force=25"])
+    assert isinstance(s.robot, FlexivConfig) and s.robot.serial_number == "Rizon4-1"
+    assert s.controller.plan_period == 0.3 and s.controller.safety.max_force == 25.0
+    assert s.controller.robot_rate_hz == 100.0  # from the driver's rate
+    for name in ("franka", "ur", "fake", "sim"):
+        assert load_robot_setup(name).controller.safety.max_force > 0
+    with pytest.raises(ConfigError, match="nonsense"):
+        load_robot_setup("fake", ["nonsense=1"])
+    with pytest.raises(ConfigError, match="max_forse"):
+        load_robot_setup("fake", ["controller.safety.max_forse=1"])
+    with pytest.raises(FileNotFoundError, match="no robot config"):
+        load_robot_setup("kuka")
+    assert perturb_modes("all") == ("none", "before_contact", "after_contact")
+    with pytest.raises(ValueError, match="--perturb"):
+        perturb_modes("sideways")
+
+
+class PressDown(Policy):
+    """Plans a descent onto the wipe board; reads the tactile pad as its fast signal."""
+
+    obs_keys = ("observation.state.tcp_pose", "observation.tactile.pad.marker_offset")
+    n_obs_steps = 2
+    action_keys = ("action.tcp_pose", "action.gripper_width")
+    fast_key = "observation.tactile.pad.marker_offset"
+    dt = 1 / 24
+
+    def __init__(self) -> None:
+        self.fast_seen = 0
+
+    def plan(self, w):
+        p = w["observation.state.tcp_pose"][-1].astype(float)
+        a = np.tile(np.r_[p, 0.0], (16, 1))
+        a[:, 2] -= np.linspace(0, 0.02, 16)
+        return Plan(float(w["timestamp"][-1]) + self.dt, self.dt, a)
+
+    def step(self, plan, t, fast=None):
+        if fast is not None:
+            assert fast.shape == (63, 2)
+            self.fast_seen += 1
+        return plan.actions[plan.index_at(t)].copy()
+
+
+@pytest.mark.slow
+def test_sim_episode_closes_the_loop_and_is_bit_reproducible():
+    settings = EvalSettings(load_robot_setup("sim", ["inference_latency=0.1"]).controller, {"episode_s": 1.5})
+    runs = [run_sim_episode("wipe", PressDown(), 5, "after_contact", settings) for _ in range(2)]
+    a, b = runs
+    assert a.plans >= 4 and a.fast_steps >= 30  # tactile at 30 Hz drives the fast loop
+    assert (a.score, a.raw_score, a.plans, a.fast_steps, a.safety) == (b.score, b.raw_score, b.plans, b.fast_steps, b.safety)
+    table = results_table({"press": runs})
+    assert "after_contact" in table and "press" in table
+    assert summarize(runs)["after_contact"]["episodes"] == 2.0
+    assert isinstance(ControllerConfig().safety.max_force, float)
