@@ -154,6 +154,7 @@ class _Arm:
         self.alpha = 1.0 - math.exp(-2 * math.pi * filter_hz * world.dt) if filter_hz > 0 else 1.0
         self.ft_raw = np.zeros(6)
         self.ft_filt = np.zeros(6)
+        self.ft_valid = False
         self.gripper_width = 0.08
         self.gripper_force = cfg.gripper_force
         self.home = np.array(cfg.home_joints)
@@ -172,7 +173,7 @@ class _Arm:
             p.resetJointState(self.body, j, finger, 0.0, physicsClientId=c)
         pos, quat, _, _ = self.tcp_state()
         self.target_pos, self.target_quat = pos, quat
-        self.ft_filt[:] = 0.0
+        self.ft_valid = False
 
     def reset_tcp(self, pose: np.ndarray) -> None:
         """Teleport the arm (before an episode) so its TCP sits at ``pose``; target = pose."""
@@ -254,10 +255,15 @@ class _Arm:
         """Read and low-pass the raw F/T joint reaction (every physics step)."""
         raw = p.getJointState(self.body, self.ft_joint, physicsClientId=self.client)[2]
         self.ft_raw = np.asarray(raw)
+        if not self.ft_valid:  # first reading after a reset: start the filter there
+            self.ft_filt = self.ft_raw.copy()
+            self.ft_valid = True
         self.ft_filt += self.alpha * (self.ft_raw - self.ft_filt)
 
     def wrench(self, filtered: bool = True) -> np.ndarray:
         """External wrench on the tool: world frame, torque about the TCP, gravity removed."""
+        if not self.ft_valid:  # no physics step since the reset: nothing measured yet
+            return np.zeros(6)
         c = self.client
         reading = self.ft_filt if filtered else self.ft_raw
         hs = p.getLinkState(self.body, self.hand, computeForwardKinematics=1, physicsClientId=c)

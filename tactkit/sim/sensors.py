@@ -59,6 +59,13 @@ class _SimSensor(Sensor):
         self._k += 1
         self._next_step = math.ceil(self._k / (self.rate_hz * self.world.dt) - 1e-9)
 
+    def start(self) -> SensorSample:
+        """Take the first sample now (t = 0) and schedule the next at ``1 / rate_hz``."""
+        s = self.sample_now()
+        self._k = 1
+        self._next_step = math.ceil(1.0 / (self.rate_hz * self.world.dt) - 1e-9)
+        return s
+
     def sample_now(self) -> SensorSample:
         """Measure immediately (also used by the scheduler); returns and keeps the sample."""
         t = self.world.clock.now()
@@ -201,7 +208,7 @@ class SimCameraConfig:
     near: float = 0.02
     far: float = 3.0
     mount: str = "world"  # "world" or an arm name (camera on that arm's hand)
-    eye: list[float] = field(default_factory=lambda: [1.1, 0.0, 0.6])  # world: position; arm: hand frame
+    eye: list[float] = field(default_factory=lambda: [0.95, 0.0, 0.42])  # world: position; arm: hand frame
     target: list[float] = field(default_factory=lambda: [0.45, 0.0, 0.05])  # world: look-at; arm: hand frame
     up: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0])  # world: up; arm: hand frame
     renderer: str = "tiny"  # tiny (TinyRenderer, CPU) | egl (eglRenderer plugin)

@@ -33,8 +33,8 @@ class MarkerGrid:
     pad_height: float = 0.04  # m, along TCP y
     margin: float = 0.08  # fraction of the image free around the grid (as a real tracker)
     sigma: float = 0.008  # m, gel spread kernel
-    indentation_gain: float = 1.2e-4  # m of radial travel per N (at r = sigma, before the kernel)
-    shear_gain: float = 2.0e-4  # m of travel per N of in-plane force
+    indentation_gain: float = 3.0e-4  # m of radial travel per N (at r = sigma, before the kernel)
+    shear_gain: float = 5.0e-4  # m of travel per N of in-plane force
     max_offset: float = 0.08  # saturation, fraction of image size
 
     def __post_init__(self) -> None:

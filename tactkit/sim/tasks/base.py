@@ -182,7 +182,7 @@ class SimTask(abc.ABC):
         self.setup_perturbation(np.random.default_rng([self.seed, 1]))
         self.world.add_observer(self.on_physics_step)
         for s in self.sensors.values():  # first samples at t = 0
-            s.sample_now()
+            s.start()
         self._next_control = 0
         self._last_score = 0.0
         return self.observation()
