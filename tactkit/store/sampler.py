@@ -120,15 +120,28 @@ class SequenceSampler:
         rows = self.starts[idx][:, None] + self._steps
         return np.clip(rows, self.ep_starts[idx][:, None], self.ep_ends[idx][:, None] - 1)
 
-    def _first_k_invalid(self, idx: np.ndarray, k: int) -> np.ndarray:
-        """[B, S] mask of positions that key_first_k leaves unloaded."""
+    def _valid_length(self, idx: np.ndarray, k: int) -> np.ndarray:
+        """Per window, how many leading positions key_first_k leaves real (S: all)."""
         bs, be, ss, _ = self.indices[idx].T
         k_data = np.minimum(k, be - bs)
-        limit = np.where(k_data < be - bs, ss + k_data, self.sequence_length)
-        return self._steps[None, :] >= limit[:, None]
+        return np.where(k_data < be - bs, ss + k_data, self.sequence_length)
 
-    def sample_batch(self, indices: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
-        """Windows ``indices`` stacked: ``{key: array[B, S (or ceil(S/d)), ...]}``."""
+    @staticmethod
+    def _blank(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """Array for a key_first_k window: NaN for floats, zeros otherwise (np.zeros is
+        calloc-backed, so unloaded image frames cost no copying)."""
+        if dtype.kind in "fc":
+            return np.full(shape, np.nan, dtype=dtype)
+        return np.zeros(shape, dtype=dtype)
+
+    def sample_batch(self, indices: Sequence[int] | np.ndarray,
+                     first_k_only: bool = False) -> dict[str, np.ndarray]:
+        """Windows ``indices`` stacked: ``{key: array[B, S (or ceil(S/d)), ...]}``.
+
+        ``first_k_only=True`` returns key_first_k keys cut to their first ``k`` positions
+        (``[B, k, ...]``, what a policy's observation window uses) without materialising
+        the unloaded rest of the window, which is most of the cost for image keys.
+        """
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         n = len(self)
         if idx.size and (idx.min() < -n or idx.max() >= n):
@@ -139,14 +152,19 @@ class SequenceSampler:
         for key in self.keys:
             arr = self.arrays[key]
             d = self.key_downsample.get(key, 1)
-            r = rows[:, ::d] if d > 1 else rows
-            data = arr[r]
             k = self.key_first_k.get(key)
-            if k is not None:
-                invalid = self._first_k_invalid(idx, k)[:, ::d]
-                if invalid.any():
-                    data[invalid] = np.nan if data.dtype.kind in "fc" else 0
-            out[key] = data
+            if k is None:
+                out[key] = arr[rows[:, ::d]] if d > 1 else arr[rows]
+                continue
+            valid = self._valid_length(idx, k)
+            width = min(k, self.sequence_length) if first_k_only else self.sequence_length
+            top = min(int(valid.max()) if len(valid) else 0, width)
+            data = self._blank((len(idx), width, *arr.shape[1:]), arr.dtype)
+            data[:, :top] = arr[rows[:, :top]]  # gather only positions that can be real
+            unloaded = self._steps[None, :top] >= valid[:, None]
+            if unloaded.any():
+                data[:, :top][unloaded] = np.nan if arr.dtype.kind in "fc" else 0
+            out[key] = data[:, ::d] if d > 1 else data
         return out
 
     def sample_sequence(self, idx: int) -> dict[str, np.ndarray]:
@@ -155,11 +173,25 @@ class SequenceSampler:
         if not -n <= idx < n:
             raise IndexError(f"window {idx} out of range: the sampler has {n} windows")
         idx %= n
-        s0, lo, hi = self.starts[idx], self.ep_starts[idx], self.ep_ends[idx]
-        if s0 >= lo and s0 + self.sequence_length <= hi and not self.key_first_k:
-            sl = slice(s0, s0 + self.sequence_length)  # no padding: plain slices
-            return {k: self.arrays[k][sl][:: self.key_downsample.get(k, 1)].copy() for k in self.keys}
-        return {k: v[0] for k, v in self.sample_batch([idx]).items()}
+        s0, lo, hi = int(self.starts[idx]), int(self.ep_starts[idx]), int(self.ep_ends[idx])
+        s = self.sequence_length
+        padded = s0 < lo or s0 + s > hi
+        rows = np.clip(s0 + self._steps, lo, hi - 1) if padded else None
+        bs, be = max(s0, lo), min(s0 + s, hi)  # in-episode rows of the window
+        out: dict[str, np.ndarray] = {}
+        for key in self.keys:
+            arr = self.arrays[key]
+            k = self.key_first_k.get(key)
+            if k is None:
+                data = arr[rows] if padded else arr[s0:s0 + s].copy()
+            else:
+                k_data = min(k, be - bs)
+                top = (bs - s0) + k_data if k_data < be - bs else s
+                data = self._blank((s, *arr.shape[1:]), arr.dtype)
+                data[:top] = arr[rows[:top]] if padded else arr[s0:s0 + top]
+            d = self.key_downsample.get(key, 1)
+            out[key] = data[::d] if d > 1 else data
+        return out
 
     def output_length(self, key: str) -> int:
         return math.ceil(self.sequence_length / self.key_downsample.get(key, 1))

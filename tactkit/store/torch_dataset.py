@@ -93,8 +93,8 @@ class SequenceDataset(torch.utils.data.Dataset):
 
     def get_batch(self, indices: Sequence[int] | np.ndarray) -> dict[str, Any]:
         """A collated batch in one vectorised gather (faster than ``DataLoader`` collation)."""
-        return self._convert(self.sampler.sample_batch(indices))
+        return self._convert(self.sampler.sample_batch(indices, first_k_only=True))
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
-        batch = self._convert(self.sampler.sample_batch([idx]))
+        batch = self._convert(self.sampler.sample_batch([idx], first_k_only=True))
         return {"obs": {k: v[0] for k, v in batch["obs"].items()}, "action": batch["action"][0]}

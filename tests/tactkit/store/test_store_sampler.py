@@ -73,6 +73,11 @@ def test_key_first_k_matches_reference(k, pad_before, pad_after):
         for key in rb.keys():
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"window {i} key {key}")  # NaN == NaN here
             np.testing.assert_array_equal(batch[key][i], b[key])
+    cut = fast.sample_batch(np.arange(len(fast)), first_k_only=True)
+    for key in ("obs", "step"):
+        assert cut[key].shape[1] == min(k, 5)
+        np.testing.assert_array_equal(cut[key], batch[key][:, :k])
+    np.testing.assert_array_equal(cut["img"], batch["img"])
     # the first k positions after the front padding are always real data
     for i in range(len(fast)):
         ss = fast.indices[i, 2]
