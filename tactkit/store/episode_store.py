@@ -20,6 +20,7 @@ import math
 import os
 import re
 import shutil
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -172,6 +173,9 @@ class EpisodeStore:
         self.image_quality = int(info.get("image_quality", 90))
         self.flush_interval_s = float(info.get("flush_interval_s", 0.25))
         self._committed: list[tuple[str, dict[str, Any]]] | None = None
+        self._begin_lock = threading.Lock()
+        if mode == "a" and "episodes" not in root:  # creation was interrupted right after the root
+            root.create_group("episodes")
 
     # ------------------------------------------------------------------ create / open
     @classmethod
@@ -313,20 +317,18 @@ class EpisodeStore:
             raise ValueError(f"metadata keys {clash} are standard fields; pass them as arguments")
         _check_json("metadata", metadata)
         _check_json("calibration", calibration or {})
-        names = self._episode_names()
         if self.interrupted():
             log.warning("%s: uncommitted episodes %s are waiting for `tactkit dataset recover`",
                         self.path, self.interrupted())
-        nxt = int(_EP_RE.match(names[-1]).group(1)) + 1 if names else 0
-        name = f"ep_{nxt:06d}"
-        attrs = {
-            "task": str(task),
-            "metadata": metadata,
-            "calibration": calibration or {},
-            "start_wall_time": time.time(),
-            "start_time": float(time.monotonic() if start_time is None else start_time),
-        }
-        group = self._episodes_group().create_group(name, attributes=attrs)
+        with self._begin_lock:
+            names = self._episode_names()
+            lp = _paths.local_path(self.path)
+            if lp is not None and (lp / "episodes").is_dir():
+                # also skip names of half-deleted episode directories (no zarr.json left)
+                names += [p.name for p in (lp / "episodes").iterdir() if _EP_RE.match(p.name)]
+            nxt = max((int(_EP_RE.match(n).group(1)) for n in names), default=-1) + 1
+            name = f"ep_{nxt:06d}"
+            group = self._create_episode_group(name, task, metadata, calibration, start_time)
         writers = {}
         for key, spec in self.streams.items():
             sg = group.create_group(key)
@@ -350,6 +352,17 @@ class EpisodeStore:
             writers[key] = _StreamWriter(key, spec, values, timestamps)
         interval = self.flush_interval_s if flush_interval_s is None else flush_interval_s
         return EpisodeRecorder(self, name, group, writers, interval)
+
+    def _create_episode_group(self, name: str, task: str, metadata: dict[str, Any],
+                              calibration: dict[str, Any] | None, start_time: float | None) -> zarr.Group:
+        attrs = {
+            "task": str(task),
+            "metadata": metadata,
+            "calibration": calibration or {},
+            "start_wall_time": time.time(),
+            "start_time": float(time.monotonic() if start_time is None else start_time),
+        }
+        return self._episodes_group().create_group(name, attributes=attrs)
 
     def _write_commit(self, name: str, record: dict[str, Any]) -> Episode:
         self._episodes_group()[name].create_group("commit", attributes=record)

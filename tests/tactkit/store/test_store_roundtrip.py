@@ -163,3 +163,32 @@ def test_discard_removes_episode(tmp_path):
     with store.begin_episode() as rec:
         rec.append("a", 0.0, 1.0)
     assert store.num_episodes == 1
+
+
+def test_concurrent_begin_and_half_deleted_episode_dir(tmp_path):
+    store = EpisodeStore.create(tmp_path / "s.zarr", {"a": StreamSpec("float32", (), 10.0)})
+    (tmp_path / "s.zarr" / "episodes" / "ep_000000" / "a").mkdir(parents=True)  # leftover of a killed delete
+    recs = []
+
+    def begin() -> None:
+        recs.append(store.begin_episode())
+
+    threads = [threading.Thread(target=begin) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.name for r in recs) == [f"ep_00000{i}" for i in range(1, 5)]
+    for i, r in enumerate(recs):
+        r.append("a", 0.0, float(i))
+        r.commit()
+    assert store.num_episodes == 4
+
+
+def test_memory_url_store_reopens():
+    url = "memory://tactkit-test-reopen"
+    store = EpisodeStore.create(url, {"a": StreamSpec("int32", (2,), 10.0)}, overwrite=True)
+    with store.begin_episode(task="m") as rec:
+        rec.append_many("a", [0.0, 0.1], np.array([[1, 2], [3, 4]], np.int32))
+    again = EpisodeStore.open(url)
+    assert again.num_episodes == 1 and again.episode(0).values("a").tolist() == [[1, 2], [3, 4]]
