@@ -154,7 +154,8 @@ class BeastTokenizer(ActionTokenizer):
         if mats is None:
             src = dict(self._base_mats)
             if self.low is not None:
-                src.update(low=self.low, width=self.high - self.low)
+                width = self.high - self.low
+                src.update(low=self.low, width=width, step=width / (self.bins - 1), inv_step=(self.bins - 1) / width)
             mats = {k: self._to_backend(v, like) for k, v in src.items()}
             mats["perm"] = self._to_backend(self._perm, like, index=True)
             mats["inv_perm"] = self._to_backend(self._inv_perm, like, index=True)
@@ -208,7 +209,8 @@ class BeastTokenizer(ActionTokenizer):
                 raise ValueError(f"{name} must be numeric, got dtype {x.dtype}")
             x = x.astype(np.float64, copy=False)
             bad = x.ndim != len(shape_tail) + 1 or tuple(x.shape[1:]) != shape_tail
-            finite = bool(np.isfinite(x).all()) if not bad else True
+            # a sum is finite only if every term is (cheap fast path; exact check on failure)
+            finite = bool(np.isfinite(x.sum()) or np.isfinite(x).all()) if not bad else True
         if bad:
             raise ValueError(f"{name} must have shape {shape_desc}, got {tuple(x.shape)}")
         if not finite:
@@ -260,9 +262,9 @@ class BeastTokenizer(ActionTokenizer):
         mode = self._pin_mode(prev_action, prev_velocity)
         mats = self._mats(x)
         xs, xg = self._split(x, mats)
-        parts_g = self._einsum("nt,btd->bnd", mats["fit_g"], xg)
+        parts_g = self._apply(mats["fit_g"], xg)
         if mode == 0:
-            cs = self._einsum("nt,btd->bnd", mats["fit_s"], xs)
+            cs = self._apply(mats["fit_s"], xs)
         else:
             batch = x.shape[0]
             prev = self._check_prev(prev_action, "prev_action", x, batch)
@@ -272,10 +274,10 @@ class BeastTokenizer(ActionTokenizer):
             pinned = self._pinned_ctrl(prev_s, vel_s)
             pinned = [p.expand(batch, -1, -1) if _is_torch(p) else np.broadcast_to(p, (batch,) + p.shape[1:]) for p in pinned]
             if mode == 1:
-                rest = self._einsum("nt,btd->bnd", mats["fit_c0"], xs) - mats["fit_c0_col0"][None, :, None] * pinned[0]
+                rest = self._apply(mats["fit_c0"], xs) - mats["fit_c0_col0"][None, :, None] * pinned[0]
             else:
                 rest = (
-                    self._einsum("nt,btd->bnd", mats["fit_c1"], xs)
+                    self._apply(mats["fit_c1"], xs)
                     - mats["fit_c1_col0"][None, :, None] * pinned[0]
                     - mats["fit_c1_col1"][None, :, None] * pinned[1]
                 )
@@ -283,12 +285,20 @@ class BeastTokenizer(ActionTokenizer):
         return self._join(cs, parts_g, mats)
 
     @staticmethod
-    def _einsum(spec: str, a: Array, b: Array) -> Array:
-        if _is_torch(b):
-            import torch
+    def _apply(op: Array, x: Array) -> Array:
+        """``op [M, K] @ x [B, K, d] -> [B, M, d]`` (numpy or torch).
 
-            return torch.einsum(spec, a, b)
-        return np.einsum(spec, a, b, optimize=False)
+        numpy: one GEMM on ``x`` laid out as ``[K, d * B]``; the result is a ``[B, M, d]`` view of
+        an ``[M, d, B]`` array, so chained applications need no copies and element-wise
+        per-parameter ops run along the long batch axis.
+        """
+        b, k, d = x.shape
+        if _is_torch(x):
+            return op @ x if d else x.new_zeros((b, op.shape[0], 0))
+        if d == 0:
+            return np.zeros((b, op.shape[0], 0))
+        y = op @ x.transpose(1, 2, 0).reshape(k, d * b)
+        return y.reshape(op.shape[0], d, b).transpose(2, 0, 1)
 
     def _eval_mats(self, times: Any, mats: dict[str, Any], like: Array) -> tuple[Array, Array]:
         if times is None:
@@ -314,7 +324,7 @@ class BeastTokenizer(ActionTokenizer):
         mats = self._mats(c)
         eval_s, eval_g = self._eval_mats(times, mats, c)
         cs, cg = self._split(c, mats)
-        return self._join(self._einsum("tn,bnd->btd", eval_s, cs), self._einsum("tn,bnd->btd", eval_g, cg), mats)
+        return self._join(self._apply(eval_s, cs), self._apply(eval_g, cg), mats)
 
     def end_state(self, ctrl: Array) -> tuple[Array, Array]:
         """``(last action [B, D], velocity per chunk step at the end [B, D])`` of control points.
@@ -397,13 +407,21 @@ class BeastTokenizer(ActionTokenizer):
 
     def encode(self, actions: Array, prev_action: Array | None = None, prev_velocity: Array | None = None) -> Array:
         """Integer tokens ``[B, N * D]`` in ``[0, bins)``, control-point-major."""
-        u = self.encode_continuous(actions, prev_action, prev_velocity)
-        scale = 0.5 * (self.bins - 1)
-        if _is_torch(u):
-            q = torch_round_clamp(u, scale, self.bins)
-        else:
-            q = np.rint(np.clip((u + 1.0) * scale, 0.0, self.bins - 1)).astype(np.int64)
-        return q.reshape(q.shape[0], self.tokens_per_chunk)
+        self._require_fitted()
+        ctrl = self.fit_controls(actions, prev_action, prev_velocity)
+        m = self._mats(ctrl)
+        if _is_torch(ctrl):
+            import torch
+
+            q = torch.round(torch.clamp((ctrl - m["low"]) * m["inv_step"], 0.0, self.bins - 1)).to(torch.long)
+            return q.reshape(q.shape[0], self.tokens_per_chunk)
+        # ctrl is a fresh array: quantise in place; the cast keeps its memory layout, so the
+        # token array is usually a (batch-fastest) view that decode reads without transposing
+        ctrl -= m["low"]
+        ctrl *= m["inv_step"]
+        np.clip(ctrl, 0.0, self.bins - 1, out=ctrl)
+        np.rint(ctrl, out=ctrl)
+        return ctrl.astype(np.int64).reshape(ctrl.shape[0], self.tokens_per_chunk)
 
     def check_tokens(self, tokens: Array) -> Array:
         """Validate ``[B, N * D]`` integer tokens in ``[0, bins)``; returns them (numpy int64 or tensor)."""
@@ -439,6 +457,24 @@ class BeastTokenizer(ActionTokenizer):
             u = t.astype(np.float64) * (2.0 / (self.bins - 1)) - 1.0
         return u.reshape(u.shape[0], self.num_ctrl, self.action_dim)
 
+    def _dequantize(self, tokens: Array) -> Array:
+        """Token ids -> control points ``[B, N, D]`` in action units (exact inverse of the bins)."""
+        t = self.check_tokens(tokens)
+        if _is_torch(t):
+            import torch
+
+            q = t.to(torch.get_default_dtype())
+            m = self._mats(q)
+            return q.reshape(q.shape[0], self.num_ctrl, self.action_dim) * m["step"] + m["low"]
+        m = self._mats(t)
+        b = t.shape[0]
+        # build [N, D, B] in memory (the layout _apply uses) so the evaluation GEMM needs no copy
+        buf = np.empty((self.num_ctrl, self.action_dim, b))
+        np.copyto(buf, t.reshape(b, self.num_ctrl, self.action_dim).transpose(1, 2, 0), casting="unsafe")
+        buf *= m["step"][:, :, None]
+        buf += m["low"][:, :, None]
+        return buf.transpose(2, 0, 1)
+
     def decode(
         self,
         tokens: Array,
@@ -452,13 +488,12 @@ class BeastTokenizer(ActionTokenizer):
         velocity per chunk step (C1). ``times`` in [0, 1] resamples (default: the chunk steps).
         """
         self._require_fitted()
-        ctrl = self._repin(self.unnormalize_controls(self.tokens_to_params(tokens)), prev_action, prev_velocity)
-        return self._evaluate(ctrl, times)
+        return self._evaluate(self._repin(self._dequantize(tokens), prev_action, prev_velocity), times)
 
     def controls_from_tokens(self, tokens: Array, prev_action: Array | None = None, prev_velocity: Array | None = None) -> Array:
         """Control points ``[B, N, D]`` (action units) as :meth:`decode` uses them, e.g. for :meth:`end_state`."""
         self._require_fitted()
-        return self._repin(self.unnormalize_controls(self.tokens_to_params(tokens)), prev_action, prev_velocity)
+        return self._repin(self._dequantize(tokens), prev_action, prev_velocity)
 
     # ------------------------------------------------------------------ ActionTokenizer batch API
     def encode_batch(self, actions: np.ndarray) -> list[np.ndarray]:
@@ -532,10 +567,3 @@ class BeastTokenizer(ActionTokenizer):
             raise ValueError(f"{root / ARRAYS_FILE}: bounds must have shape {shape}, got {low.shape} and {high.shape}")
         tok.low, tok.high = low, high
         return tok
-
-
-def torch_round_clamp(u: Any, scale: float, bins: int) -> Any:
-    """Quantise normalised tensor parameters to ``long`` tokens on their device."""
-    import torch
-
-    return torch.round(torch.clamp((u + 1.0) * scale, 0.0, bins - 1)).to(torch.long)

@@ -1,0 +1,36 @@
+"""``tactkit tokenizer``: action tokenizer tools (benchmark of BEAST vs FAST vs binning)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("tokenizer", help="action tokenizers (BEAST, FAST, binning)")
+    sub = parser.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
+    bench = sub.add_parser("bench", help="benchmark BEAST against FAST and binning; prints a markdown table")
+    bench.add_argument("--data", metavar="STORE", help="also benchmark the action.* streams of this episode store")
+    bench.add_argument("--fps", type=float, default=10.0, help="control rate for aligning --data (default 10)")
+    bench.add_argument("--out", metavar="DIR", default="bench_out/tokenizer", help="where to write .md/.json/.png")
+    bench.add_argument("--quick", action="store_true", help="small smoke-size run (D=7, T=16, few chunks)")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tactkit.policies.tokenizers.bench import BenchSettings, run_bench
+    from tactkit.policies.tokenizers.bench_report import write_outputs
+
+    settings = BenchSettings.quick() if args.quick else BenchSettings()
+    settings.seed = args.seed
+    if args.data is not None and not Path(args.data).exists() and "://" not in args.data:
+        raise FileNotFoundError(f"--data {args.data}: no such store")
+    result = run_bench(settings, data=args.data, fps=args.fps, progress=sys.stderr.isatty())
+    command = "tactkit tokenizer bench " + " ".join(a for a in sys.argv[3:]) if sys.argv[1:3] == ["tokenizer", "bench"] else "tactkit tokenizer bench"
+    md, png = write_outputs(result, settings, Path(args.out), command.strip())
+    print(md)
+    print(f"\nwrote {Path(args.out) / 'tokenizer_bench.md'}, {Path(args.out) / 'tokenizer_bench.json'}, {png}")
+    return 0
