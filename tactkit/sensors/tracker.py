@@ -256,11 +256,22 @@ class MarkerTracker:
 
     # ------------------------------------------------------------------ tracking
     def _interpolate(self, disp: np.ndarray, known: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """Displacement at ``targets`` from the ``known`` markers' displacements."""
-        w = self._weights[np.ix_(targets, known)]
-        sw = w.sum(axis=1, keepdims=True)
-        far = sw[:, 0] < 1e-6
-        out = (w @ disp[known]) / np.maximum(sw, 1e-12)
+        """Displacement at ``targets`` from the ``known`` markers' displacements.
+
+        A Gaussian-weighted local affine fit (exact for shear and rotation, close for smooth
+        indentation), ridge-regularised towards the weighted mean where neighbours are
+        few or collinear; the nearest known marker where none is near.
+        """
+        w = self._weights[np.ix_(targets, known)]  # [T, K]
+        sw = w.sum(axis=1)
+        x = self.rest[None, known] - self.rest[targets, None]  # [T, K, 2], centred on the target
+        x = np.concatenate([x / self._spacing, np.ones(x.shape[:2] + (1,))], axis=2)
+        m = np.einsum("tk,tki,tkj->tij", w, x, x)
+        m += np.einsum("t,ij->tij", 0.05 * sw + 1e-9, np.diag([1.0, 1.0, 0.0]))
+        m[:, 2, 2] += 1e-9
+        rhs = np.einsum("tk,tki,kd->tid", w, x, disp[known])
+        out = np.linalg.solve(m, rhs)[:, 2, :]  # value of the fit at the target (x = 0)
+        far = sw < 1e-6
         if far.any():  # isolated: nearest known marker
             d = np.linalg.norm(self.rest[targets[far], None] - self.rest[None, known], axis=2)
             out[far] = disp[known][np.argmin(d, axis=1)]
