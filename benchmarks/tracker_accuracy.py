@@ -20,18 +20,29 @@ Targets: RMS < 0.2 px, tracked >= 98 %.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine  # noqa: E402
-
 from tactkit.sensors.synthetic import MarkerImageSpec, SyntheticMarkerSequence  # noqa: E402
 from tactkit.sensors.tracker import MarkerTracker, TrackerConfig  # noqa: E402
+
+
+def machine() -> str:
+    """nproc, CPU model, load average: the benchmark header."""
+    import os
+    import platform
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"nproc={os.cpu_count()}, CPU: {cpu}, load avg {load:.2f}, Python {platform.python_version()}"
+
 
 CONDITIONS = {
     "clean": dict(blur_sigma=0.0, noise_sigma=0.0, gradient=0.0, drop_fraction=0.0),

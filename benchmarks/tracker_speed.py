@@ -23,19 +23,29 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine  # noqa: E402
-
 from tactkit.sensors.synthetic import MarkerImageSpec, SyntheticMarkerSequence  # noqa: E402
 from tactkit.sensors.tracker import MarkerTracker, TrackerConfig  # noqa: E402
+
+
+def machine() -> str:
+    """nproc, CPU model, load average: the benchmark header."""
+    import os
+    import platform
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"nproc={os.cpu_count()}, CPU: {cpu}, load avg {load:.2f}, Python {platform.python_version()}"
 
 
 class BlobNNBaseline:
