@@ -1,45 +1,90 @@
-"""``tactkit demo``: record a synthetic multi-rate episode and print the store's summary.
+"""``tactkit demo``: the quickstart - simulated demos, RDP and DP trained briefly, compared.
 
-The episode has the rig's streams (2 cameras 240x320 @ 30 Hz, 2 tactile 63x2 @ 60 Hz,
-wrench + robot state + action @ 500 Hz). Re-running appends another episode.
+``make demo`` runs this: record scripted-expert demonstrations of a simulated contact task,
+train Reactive Diffusion Policy and Diffusion Policy for a few hundred steps, evaluate both
+with the real controller in lockstep under every perturbation mode, print the comparison
+table and write ``<out>/report.md`` with plots. Sized for 2 CPU cores.
+
+``tactkit demo --seconds S [--out STORE]`` instead records one synthetic multi-rate rig
+episode (2 cameras, 2 tactile pads, wrench, robot state) into an episode store and prints
+its summary - the episode-store walkthrough.
 """
 
 from __future__ import annotations
 
 import argparse
 
-DEFAULT_OUT = "runs/demo/store.zarr"
+DEFAULT_OUT = "runs/demo"
+DEFAULT_STORE = "runs/demo/store.zarr"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("demo", help="record a synthetic multi-rate episode and summarise the store")
-    p.add_argument("--out", default=DEFAULT_OUT, help=f"episode store to record into (default {DEFAULT_OUT})")
-    p.add_argument("--seconds", type=float, default=3.0, help="episode length (default 3)")
+    p = subparsers.add_parser(
+        "demo",
+        help="quickstart: sim demos -> train RDP and DP -> closed-loop comparison under perturbation + report",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--out", default=None, help=f"output directory (default {DEFAULT_OUT}; with --seconds: "
+                                               f"the store, default {DEFAULT_STORE})")
+    p.add_argument("--task", default="wipe", help="simulated task (default wipe)")
+    p.add_argument("--demos", type=int, default=12, help="expert demonstrations to record (default 12)")
+    p.add_argument("--steps", type=int, default=300, help="training steps per stage (default 300)")
+    p.add_argument("--size", default="tiny", help="network size: tiny, small or paper (default tiny)")
+    p.add_argument("--episodes", type=int, default=3, help="evaluation seeds per perturbation mode (default 3)")
+    p.add_argument("--perturb", default="all", help="none, before_contact, after_contact or all (default)")
+    p.add_argument("--policies", default="rdp,dp", help="compared policies: rdp, rdp_force, dp, dp_tactile (default rdp,dp)")
+    p.add_argument("--inference-latency", type=float, default=0.1, help="simulated slow-policy latency, s (default 0.1)")
+    p.add_argument("--seconds", type=float, default=None, help="record one synthetic rig episode of this length instead")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.seconds is not None:
+        return _synthetic_store_demo(args)
+    from pathlib import Path
+
+    from tactkit.real.evaluation import perturb_modes
+    from tactkit.real.quickstart import QuickstartConfig, policy_overrides, run_quickstart
+
+    policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
+    for p in policies:
+        policy_overrides(p, "observation.tactile.x.marker_offset")  # validates the name
+    for name in ("demos", "steps", "episodes"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    cfg = QuickstartConfig(
+        task=args.task, demos=args.demos, train_steps=args.steps, size=args.size, episodes=args.episodes,
+        modes=perturb_modes(args.perturb), demo_seed=args.seed, inference_latency=args.inference_latency,
+        out=Path(args.out or DEFAULT_OUT),
+    )
+    run_quickstart(cfg, policies)
+    return 0
+
+
+def _synthetic_store_demo(args: argparse.Namespace) -> int:
     from tactkit.cli.dataset import store_summary_text
     from tactkit.store import EpisodeStore, _paths
     from tactkit.store.synthetic import record_synthetic_episode, rig_streams
 
     if args.seconds <= 0:
         raise ValueError(f"--seconds must be > 0, got {args.seconds}")
+    out = args.out or DEFAULT_STORE
     streams = rig_streams()
-    if _paths.exists(args.out):
-        store = EpisodeStore.open(args.out, mode="a")
+    if _paths.exists(out):
+        store = EpisodeStore.open(out, mode="a")
         if store.streams != streams:
-            raise ValueError(f"{args.out} holds a store with another schema; pass --out NEW_PATH")
+            raise ValueError(f"{out} holds a store with another schema; pass --out NEW_PATH")
     else:
-        lp = _paths.local_path(args.out)
+        lp = _paths.local_path(out)
         if lp is not None:
             lp.parent.mkdir(parents=True, exist_ok=True)
-        store = EpisodeStore.create(args.out, streams, attrs={"created_by": "tactkit demo"})
+        store = EpisodeStore.create(out, streams, attrs={"created_by": "tactkit demo"})
     ep = record_synthetic_episode(store, args.seconds, seed=args.seed + store.num_episodes,
                                   task="synthetic", start_time=0.0)
     print(f"recorded {ep.name}: {args.seconds:g} s, " +
           ", ".join(f"{k.split('.')[-1] if 'images' in k else k}={n}" for k, n in list(ep.lengths.items())[:3])
           + ", ...")
-    print(store_summary_text(EpisodeStore.open(args.out).summary()))
+    print(store_summary_text(EpisodeStore.open(out).summary()))
     return 0

@@ -52,6 +52,8 @@ class EpisodeResult:
     fault: str | None
     wall_s: float
     video: str | None = None
+    #: per control tick (with ``EvalSettings.trace``): t, measured TCP z, commanded z, measured fz
+    trace: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -61,6 +63,7 @@ class EvalSettings:
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     task_overrides: dict[str, Any] = field(default_factory=dict)
     video_dir: Path | None = None  # write one MP4 per episode of the external camera here
+    trace: bool = False  # keep a per-tick trace of height and force (for plots)
 
 
 def policy_needs_cameras(policy: Policy) -> bool:
@@ -85,7 +88,13 @@ def run_sim_episode(
         camera = task.sensors.get("camera.external")
         last_frame = [-1]
 
+        trace: list[tuple[float, float, float, float]] = []
+        arm0 = task.arm_names[0]
+
         def on_tick(now: float, state: Any, cmd: Any) -> bool:
+            if settings.trace:
+                a = state.arms[arm0]
+                trace.append((now, float(a.tcp_pose[2]), float(cmd.arms[arm0].tcp_target[2]), float(a.wrench[2])))
             if settings.video_dir is not None and camera is not None:
                 s = camera.read_latest()
                 if s is not None and s.seq != last_frame[0]:
@@ -111,6 +120,7 @@ def run_sim_episode(
         raw_score=float(info["raw_score"]), plans=stats.plans, fast_steps=stats.fast_steps,
         plan_steps_dropped=stats.plan_steps_dropped, safety=dict(stats.safety), fault=stats.fault,
         wall_s=time.perf_counter() - t0, video=video,
+        trace={k: np.array(v) for k, v in zip(("t", "z", "z_cmd", "fz"), zip(*trace))} if trace else None,
     )
 
 
@@ -221,4 +231,4 @@ def write_video(frames: list[np.ndarray], path: Path, fps: float) -> Path:
 
 def episode_rows(results: list[EpisodeResult]) -> list[dict[str, Any]]:
     """Results as plain dicts (JSON-ready)."""
-    return [dataclasses.asdict(r) for r in results]
+    return [{k: v for k, v in dataclasses.asdict(r).items() if k != "trace"} for r in results]
