@@ -25,8 +25,8 @@ import time
 import cv2
 import numpy as np
 
-from tactkit.sensors.synthetic import MarkerImageSpec, SyntheticMarkerSequence  # noqa: E402
-from tactkit.sensors.tracker import MarkerTracker, TrackerConfig  # noqa: E402
+from tactkit.sensors.synthetic import MarkerImageSpec, SyntheticMarkerSequence
+from tactkit.sensors.tracker import MarkerTracker, TrackerConfig
 
 
 def machine() -> str:
