@@ -49,12 +49,15 @@ def list_v4l2_devices() -> list[tuple[int, str]]:
 
 
 def resolve_device(device: int | str) -> int | str:
-    """A camera index, ``/dev/videoN`` path, or (part of) a device name such as ``"GelSight Mini"``."""
+    """A camera index, ``/dev/videoN`` path, or (part of) a device name such as ``"GelSight Mini"``.
+
+    Any other existing path (a recorded video file) or URL is passed to OpenCV as is.
+    """
     if isinstance(device, int):
         return device
     if device.isdigit():
         return int(device)
-    if os.path.exists(device):
+    if os.path.exists(device) or "://" in device:
         return device
     devices = list_v4l2_devices()
     matches = [i for i, name in devices if device.lower() in name.lower()]
@@ -102,8 +105,10 @@ class OpenCVFrameSource:
         import cv2
 
         dev = resolve_device(self.cfg.device)
-        api = cv2.CAP_V4L2 if os.name == "posix" and os.path.exists("/sys/class/video4linux") else cv2.CAP_ANY
-        cap = cv2.VideoCapture(dev, api)
+        v4l2 = os.path.exists("/sys/class/video4linux") and (
+            isinstance(dev, int) or str(dev).startswith("/dev/")
+        )
+        cap = cv2.VideoCapture(dev, cv2.CAP_V4L2 if v4l2 else cv2.CAP_ANY)  # files / URLs: any backend
         if not cap.isOpened():
             raise ConnectionError(f"camera {self.cfg.name}: could not open device {self.cfg.device!r}")
         if self.cfg.fourcc:

@@ -10,7 +10,7 @@ def test_list_shows_types_and_bundled_configs(capsys):
 
 
 def test_check_synthetic_rig_passes(capsys):
-    assert main(["sensors", "check", "synthetic_rig", "--seconds", "1.5"]) == 0
+    assert main(["sensors", "check", "synthetic_rig", "--seconds", "1.5", "--min-rate", "0.2"]) == 0
     out = capsys.readouterr().out
     assert "all 3 sensors ok" in out
     assert "observation.tactile.left.marker_offset" in out and "63 markers" in out

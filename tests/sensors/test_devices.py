@@ -38,7 +38,7 @@ def test_synthetic_tactile_offsets_match_known_field():
         assert max(errs) < 0.3  # px, at 320x240 with noise and blur
         np.testing.assert_allclose(sensor.rest_positions() * size, sensor.source.rest, atol=0.1)
         h = sensor.health()
-        assert h.healthy and 20 < h.rate_hz < 40 and h.last_error is None
+        assert h.healthy and 10 < h.rate_hz < 45 and h.last_error is None
 
 
 def test_tactile_rezero_through_sensor():
@@ -167,3 +167,36 @@ def test_realsense_without_sdk_says_how_to_install(monkeypatch):
     cam = build_sensor(sensor_config_from_dict({"type": "realsense"}))
     with pytest.raises(ImportError, match=r"tactkit\[realsense\]"):
         cam.connect()
+
+
+def test_gelsight_pipeline_on_a_recorded_video(tmp_path):
+    """gelsight type end to end (OpenCV capture, crop, resize, tracker) on a video file."""
+    import cv2
+
+    from tactkit.sensors.synthetic import MarkerImageSpec, SyntheticMarkerSequence
+
+    spec = MarkerImageSpec(400, 300, 5, 5, margin=0.2, marker_radius=5.0)
+    seq = SyntheticMarkerSequence(spec, "shear", 6.0, 40, blur_sigma=1.0, noise_sigma=1.0, gradient=0.2)
+    path = tmp_path / "gel.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (400, 300))
+    for _ in range(3):
+        writer.write(seq.frame(0).image)  # rest frames
+    for t in range(40):
+        writer.write(seq.frame(t).image)
+    writer.release()
+    cfg = sensor_config_from_dict({"type": "gelsight", "name": "right", "device": str(path),
+                                   "width": 400, "height": 300, "crop_fraction": 0.1,
+                                   "output_size": [160, 120], "publish_image": True,
+                                   "tracker": {"grid": [5, 5], "rest_frames": 3}})
+    sensor = build_sensor(cfg)
+    got = []
+    sensor.add_listener(lambda s: got.append(s))
+    with sensor:
+        assert _wait(lambda: len(got) >= 20)
+    first = got[0]
+    img = first["observation.tactile.right.image"].value
+    assert img.shape == (120, 160, 3)
+    offsets = np.stack([g["observation.tactile.right.marker_offset"].value for g in got])
+    # peak shear 6 px; cropped to 320 px wide, resized to 160: 3 px / 160 = 0.01875 of the width
+    peak = np.abs(offsets[..., 0]).max()
+    assert 0.015 < peak < 0.022

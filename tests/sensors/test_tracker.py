@@ -109,3 +109,12 @@ def test_wrong_grid_is_a_clear_error():
         TrackerConfig(grid=(7,))
     with pytest.raises(ValueError, match="grid"):
         TrackerConfig(grid=(1, 9))
+
+
+def test_bright_markers():
+    spec = MarkerImageSpec(rows=5, cols=5)
+    seq = SyntheticMarkerSequence(spec, kind="rotation", magnitude=10.0, n_frames=6, seed=2)
+    tr = MarkerTracker(TrackerConfig(grid=(5, 5), dark_markers=False, rest_frames=1))
+    for f in seq:
+        r = tr.update(255 - f.image)  # white markers on a dark gel
+    np.testing.assert_allclose(r.positions, seq.frame(5).positions, atol=0.2)
