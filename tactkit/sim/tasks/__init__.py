@@ -11,11 +11,13 @@ from typing import Any
 
 from tactkit.config import find_config, from_dict, load_yaml
 from tactkit.sim.tasks.base import PERTURBATIONS, SimTask, TaskConfig
+from tactkit.sim.tasks.peel import PeelConfig, PeelExpert, PeelTask
 from tactkit.sim.tasks.wipe import WipeConfig, WipeExpert, WipeTask
 
 #: task name -> (config class, task class, expert class)
 TASKS: dict[str, tuple[type[TaskConfig], type[SimTask], type]] = {
     "wipe": (WipeConfig, WipeTask, WipeExpert),
+    "peel": (PeelConfig, PeelTask, PeelExpert),
 }
 
 

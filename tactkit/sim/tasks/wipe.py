@@ -28,7 +28,7 @@ from tactkit.sim.robot import ImpedanceGains, SimArmConfig, SimRobotConfig
 from tactkit.sim.scene import add_table, contact_force_on
 from tactkit.sim.sensors import SimTactileConfig
 from tactkit.sim.tactile import MarkerGrid
-from tactkit.sim.tasks.base import SimTask, TaskConfig, smoothstep
+from tactkit.sim.tasks.base import FORCE_ALPHA, SimTask, TaskConfig, smoothstep
 
 BOARD_HALF = (0.15, 0.10, 0.01)
 
@@ -130,11 +130,11 @@ class WipeTask(SimTask):
             p.changeConstraint(self.mount, (self.board_home + off).tolist(), maxForce=5000, physicsClientId=w.client)
             p.resetBasePositionAndOrientation(self.paint, self.board_pose().tolist(), [0, 0, 0, 1],
                                               physicsClientId=w.client)
+        arm = self.robot.arms["arm"]
+        # Normal force, low-passed at 50 Hz like a force sensor (single solver steps chatter).
+        self.force += FORCE_ALPHA * (float(contact_force_on(w, arm.body)[2]) - self.force)
         if w.step_count % 5:
             return
-        arm = self.robot.arms["arm"]
-        f = contact_force_on(w, arm.body)
-        self.force = float(f[2])
         self.max_force = max(self.max_force, self.force)
         if self.contact_time is None and self.force > 1.0:
             self.contact_time = t
