@@ -44,6 +44,7 @@ _EP_RE = re.compile(r"^ep_(\d{6,})$")
 STANDARD_FIELDS = ("task", "success", "note", "calibration", "start_wall_time", "start_time",
                    "end_wall_time", "recovered")
 _TS_CHUNK = 4096
+_LIST_LOCK = threading.Lock()
 _LOWDIM_CHUNK_BYTES = 128 * 1024
 
 
@@ -247,7 +248,7 @@ class EpisodeStore:
             raise StoreError(f"{self.path}: store has no 'episodes' group") from None
 
     def _episode_names(self) -> list[str]:
-        with warnings.catch_warnings():
+        with _LIST_LOCK, warnings.catch_warnings():  # catch_warnings is process-global state
             # temp files of an interrupted atomic write are not zarr nodes; recover() removes them
             warnings.filterwarnings("ignore", message=".*not recognized as a component")
             names = list(self._episodes_group().group_keys())
