@@ -111,3 +111,17 @@ def test_host_tare_times_out_without_sensor():
         with pytest.raises(TimeoutError, match="0 of 5 samples"):
             sensor.connect()
         assert not sensor.health().healthy
+
+
+def test_sequence_wraparound_is_not_a_drop():
+    top = (1 << 32) - 2
+    order = [top, top + 1, 0, 1, 3]  # wraps at 2**32; 2 lost
+    with FakeNetFT(lambda s: (s % 1000, 0, 0, 0, 0, 0), rate_hz=200, order=[s % (1 << 32) for s in order]) as fake:
+        sensor = NetFTSensor(_cfg(fake.port, bias="none"))
+        seen = []
+        sensor.add_listener(lambda samples: seen.append(sensor.last_rdt_sequence))
+        with sensor:
+            _wait_for(lambda: len(seen) == 5)
+            h = sensor.health()
+    assert seen == [top, top + 1, 0, 1, 3]
+    assert h.drops == 1 and sensor.stale_packets == 0
