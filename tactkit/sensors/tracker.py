@@ -230,7 +230,8 @@ class MarkerTracker:
 
     def _accumulate_rest(self, det: Detections) -> None:
         # Dust, border fragments and merged blobs are not markers; the rest must be the grid.
-        med = float(np.median(det.areas)) if len(det.areas) else 0.0
+        # Typical marker area: median of the n largest blobs (noise specks may outnumber markers).
+        med = float(np.median(np.sort(det.areas)[-self.n :])) if len(det.areas) else 0.0
         idx = np.flatnonzero(
             (det.areas >= 0.4 * med) & (det.areas <= 2.5 * med) & (det.elongation <= 2.0)
         )

@@ -118,3 +118,17 @@ def test_bright_markers():
     for f in seq:
         r = tr.update(255 - f.image)  # white markers on a dark gel
     np.testing.assert_allclose(r.positions, seq.frame(5).positions, atol=0.2)
+
+
+def test_rest_reference_survives_dust_and_speckle():
+    spec = MarkerImageSpec(rows=7, cols=9)
+    rest = grid_positions(spec)
+    img = render(spec, rest, noise_sigma=2.0, rng=np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    for x, y in rng.uniform([5, 5], [spec.width - 5, spec.height - 5], (300, 2)).astype(int):
+        img[y : y + 2, x : x + 2] = 60  # dark specks outnumbering the markers
+    img[200:260, 300:302] = 40  # a scratch
+    tr = MarkerTracker(TrackerConfig(rest_frames=1))
+    r = tr.update(img)
+    assert r is not None
+    np.testing.assert_allclose(tr.rest, rest, atol=0.5)
