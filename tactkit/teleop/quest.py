@@ -50,6 +50,7 @@ from scipy.spatial.transform import Rotation
 from tactkit.teleop import protocol as P
 from tactkit.teleop.client import HeadsetClient
 from tactkit.teleop.retarget import quat_wxyz_to_rot, rot_to_quat_wxyz
+from tactkit.teleop.security import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -230,17 +231,29 @@ def image_datagrams(doc: dict, chunk: int) -> list[bytes]:
 
 # ---------------------------------------------------------------------------- the adapter
 class QuestAdapter:
-    """HTTP server for the app's poses + UDP sender of its visualisation, bridged over ZMQ."""
+    """HTTP server for the app's poses + UDP sender of its visualisation, bridged over ZMQ.
+
+    The app's protocol has no encryption or authentication. Listening on a non-loopback
+    address therefore needs ``headset_ip`` (POSTs from any other address are refused, 403)
+    or ``insecure=True``; this is an address filter, not cryptography: use a dedicated
+    network for the headset.
+    """
 
     def __init__(self, upstream: str, feedback: str, config: QuestConfig | None = None, *,
                  keys: str | None = None, client_name: str = "headset",
-                 calibration: tuple[np.ndarray, Rotation] | None = None) -> None:
+                 calibration: tuple[np.ndarray, Rotation] | None = None, insecure: bool = False) -> None:
         self.config = config or QuestConfig()
+        if not is_loopback(f"tcp://{self.config.http_host}:0") and not self.config.headset_ip and not insecure:
+            raise ValueError(
+                f"refusing to accept TactAR app poses on {self.config.http_host}:{self.config.http_port} from "
+                "anyone: the app's HTTP protocol is unauthenticated. Set quest.headset_ip=<the Quest's "
+                "address> (only it may post) or pass --insecure")
         self.client = HeadsetClient(upstream, feedback, keys=keys, client_name=client_name)
         self.calibration = calibration or (np.zeros(3), Rotation.identity())
         self.posts = 0
         self.bad_posts = 0
         self.stale_posts = 0
+        self.refused_posts = 0  # from an address other than headset_ip
         self.datagrams = 0
         self._last_ts = -math.inf
         self._headset_ip: str | None = self.config.headset_ip or None
@@ -280,6 +293,9 @@ class QuestAdapter:
 
     def handle_post(self, body: bytes, source_ip: str) -> int:
         """One app message -> one HeadsetPose to the bridge; returns the HTTP status."""
+        if self.config.headset_ip and source_ip != self.config.headset_ip:
+            self.refused_posts += 1
+            return 403
         try:
             ts, head, left, right = parse_app_message(body)
         except AppMessageError as exc:
@@ -313,7 +329,8 @@ class QuestAdapter:
 
     def stop(self) -> None:
         self._stop.set()
-        self._http.shutdown()
+        if self._threads:  # shutdown() waits for serve_forever, which runs only after start()
+            self._http.shutdown()
         self._http.server_close()
         for t in self._threads:
             t.join(timeout=2.0)

@@ -101,6 +101,7 @@ class RecordingSession:
 
     def __init__(self, store, robot_arms: tuple[str, ...], sensors: dict[str, Sensor], clock: Clock, *,
                  task: str = "", metadata: dict[str, Any] | None = None,
+                 calibration: dict[str, Any] | None = None,
                  on_start: Callable[[], None] | None = None,
                  episode_metadata: Callable[[], dict[str, Any]] | None = None) -> None:
         self.store = store
@@ -110,6 +111,7 @@ class RecordingSession:
         self.clock = clock
         self.task = task
         self.metadata = dict(metadata or {})
+        self.calibration = dict(calibration or {})
         self.on_start = on_start
         self.episode_metadata = episode_metadata
         self.episodes = store.num_episodes
@@ -144,7 +146,8 @@ class RecordingSession:
         if note:
             meta["operator_note"] = note
         self._ep_start = self.clock.now()
-        self._rec = self.store.begin_episode(task=self.task, metadata=meta, start_time=self._ep_start)
+        self._rec = self.store.begin_episode(task=self.task, metadata=meta, calibration=self.calibration,
+                                             start_time=self._ep_start)
         # only samples captured from now on belong to the episode
         self._last_seq = {}
         for name, s in self.sensors.items():
@@ -253,8 +256,13 @@ class RecordingSession:
         else:
             state = f"REC ep {self.episodes} {self.clock.now() - self._ep_start:5.1f}s"
         rates = self.rates()
-        short = " ".join(f"{k.split('.')[-2] if k.count('.') > 1 else k}:{v:.0f}"
-                         for k, v in sorted(rates.items()) if v > 0 and not k.startswith(HEADSET_PREFIX))
+        shown = []
+        for k, v in sorted(rates.items()):
+            if v <= 0 or k.startswith(HEADSET_PREFIX) or k.endswith((".tcp_velocity", ".joint_positions",
+                                                                      ".gripper_width")):
+                continue
+            name = k.removeprefix("observation.").removesuffix(".marker_offset").removeprefix("images.")
+            shown.append(f"{name} {v:.0f}")
         head = rates.get(f"{HEADSET_PREFIX}.head_pose", 0.0)
         return (f"{state} | stored {self.episodes} discarded {self.discarded} | dropped {self.dropped} "
-                f"| headset {head:.0f} Hz | {short}")
+                f"| Hz: headset {head:.0f} {' '.join(shown)}")

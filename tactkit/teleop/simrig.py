@@ -135,6 +135,7 @@ class SimRig:
         self.seed += 1
         self.task.reset(seed=self.seed)
         self._anchor = None
+        self.lag_s = 0.0
         self.scenes += 1
         log.info("sim %s: new scene, seed %d", self.task_name, self.seed)
 

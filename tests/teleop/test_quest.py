@@ -184,3 +184,19 @@ def test_app_drives_robot_and_gets_visualisation():
         app.close()
         bridge.stop()
     assert bridge.error is None and bridge.rejects.total == 0
+
+
+def test_public_http_bind_needs_headset_ip_or_insecure():
+    with pytest.raises(ValueError, match="unauthenticated.*headset_ip"):
+        QuestAdapter("tcp://127.0.0.1:1", "tcp://127.0.0.1:2", QuestConfig(http_host="0.0.0.0", http_port=0))
+
+
+def test_posts_from_other_addresses_are_refused():
+    adapter = QuestAdapter("tcp://127.0.0.1:1", "tcp://127.0.0.1:2", QuestConfig(http_port=0, headset_ip="127.0.0.2"))
+    try:
+        assert adapter.handle_post(app_json(1.0), "127.0.0.1") == 403
+        assert adapter.refused_posts == 1 and adapter.posts == 0
+        assert adapter.handle_post(app_json(1.0), "127.0.0.2") == 200
+        assert adapter.posts == 1
+    finally:
+        adapter.stop()

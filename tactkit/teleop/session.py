@@ -1,0 +1,134 @@
+"""Wiring a teleoperation session: robot (simulated or real), safety filter, sensors,
+recording, bridge and the optional TactAR app adapter. Used by ``tactkit teleop``.
+
+Settings come from ``configs/teleop/<name>.yaml`` (:class:`TeleopConfig`) with ``key=value``
+overrides (``bridge.retarget.translation_scale=1.5``); the safety limits come from the
+robot's setup (``configs/robot/<robot>.yaml``, ``controller.safety``), the same filter the
+policy controller uses.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tactkit.config import find_config, load_config, to_dict
+from tactkit.real.safety import SafetyFilter
+from tactkit.teleop.bridge import BridgeConfig, TeleopBridge
+from tactkit.teleop.quest import QuestAdapter, QuestConfig
+from tactkit.teleop.recording import RecordingSession, session_streams
+from tactkit.teleop.retarget import quat_wxyz_to_rot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TeleopConfig:
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    quest: QuestConfig = field(default_factory=QuestConfig)
+
+
+def load_teleop_config(name_or_path: str | Path = "default", overrides: list[str] | tuple[str, ...] = ()) -> TeleopConfig:
+    """``configs/teleop/<name>.yaml`` (or a path) with ``key=value`` overrides."""
+    return load_config(TeleopConfig, find_config("teleop", name_or_path), list(overrides))
+
+
+class TeleopSession:
+    """Everything ``tactkit teleop`` runs, started and stopped together."""
+
+    def __init__(self, robot: str, config: TeleopConfig, *, record: str | None = None, task: str = "",
+                 seed: int = 0, realtime_factor: float = 1.0, quest: bool = False,
+                 robot_overrides: tuple[str, ...] = ()) -> None:
+        """``robot``: ``sim:<task>`` or a robot setup name (``configs/robot/<name>.yaml``)."""
+        from tactkit.real.setup import load_robot_setup
+
+        self.config = config
+        self.rig = None
+        self.store = None
+        self.recorder: RecordingSession | None = None
+        self.adapter: QuestAdapter | None = None
+        if robot.startswith("sim:"):
+            from tactkit.teleop.simrig import SimRig
+
+            task_name = robot.split(":", 1)[1]
+            setup = load_robot_setup("sim", robot_overrides)
+            self.rig = SimRig(task_name, seed=seed, realtime_factor=realtime_factor)
+            self.robot, self.sensors, clock = self.rig.robot, self.rig.sensors, self.rig.clock
+            pad, grid = self.rig.tactile_geometry()
+            config.bridge.display.pad_size_m, config.bridge.display.marker_grid = pad, grid
+            task = task or task_name
+            before_tick = self.rig.before_tick
+        else:
+            from tactkit.clock import WallClock
+            from tactkit.real.robot import ROBOTS
+
+            setup = load_robot_setup(robot, robot_overrides)
+            self.robot = ROBOTS.build(setup.robot)
+            self.robot.connect()
+            self.sensors, clock, before_tick = {}, WallClock(), None
+        self.safety = SafetyFilter(setup.controller.safety)
+        if record:
+            self._open_store(record, robot, task, clock)
+        self.bridge = TeleopBridge(self.robot, config.bridge, safety=self.safety, sensors=self.sensors,
+                                   recorder=self.recorder, clock=clock, before_tick=before_tick)
+        if self.rig is not None and self.recorder is not None:
+            self.rig.after_chunk.append(self.recorder.poll_sensors)
+        if quest:
+            cal = np.asarray(config.bridge.retarget.calibration, dtype=np.float64)
+            self._quest_calibration = (cal[:3], quat_wxyz_to_rot(cal[3:]))
+
+        self._quest = quest
+
+    def _open_store(self, path: str, robot: str, task: str, clock) -> None:
+        from tactkit.store import EpisodeStore
+
+        streams = session_streams(tuple(self.robot.arm_names), self.sensors,
+                                  state_rate_hz=self.config.bridge.record_rate_hz,
+                                  command_rate_hz=60.0)
+        local = Path(path)
+        if local.is_dir() and any(local.iterdir()):
+            self.store = EpisodeStore.open(path, mode="a")
+            missing = sorted(set(streams) - set(self.store.streams))
+            if missing:
+                raise ValueError(f"{path}: existing store lacks streams {missing}; record into a new path")
+        else:
+            self.store = EpisodeStore.create(path, streams, attrs={"source": "tactkit teleop", "robot": robot,
+                                                                   "teleop": to_dict(self.config)})
+        meta: dict[str, Any] = {"robot": robot, "retarget_mode": self.config.bridge.retarget.mode,
+                                "translation_scale": self.config.bridge.retarget.translation_scale}
+        calibration = {"headset_in_robot_base": list(self.config.bridge.retarget.calibration)}
+        self.recorder = RecordingSession(
+            self.store, tuple(self.robot.arm_names), self.sensors, clock, task=task, metadata=meta,
+            calibration=calibration,
+            on_start=self.rig.reset_scene if self.rig is not None else None,
+            episode_metadata=self.rig.episode_metadata if self.rig is not None else None)
+
+    def start(self) -> TeleopSession:
+        self.bridge.start()
+        if self._quest:
+            self.adapter = QuestAdapter(self.bridge.endpoints["upstream"], self.bridge.endpoints["feedback"],
+                                        self.config.quest, keys=self.config.bridge.keys or None,
+                                        client_name="quest", calibration=self._quest_calibration,
+                                        insecure=self.config.bridge.insecure).start()
+        return self
+
+    def stop(self) -> None:
+        if self.adapter is not None:
+            self.adapter.stop()
+        self.bridge.stop()
+        if self.recorder is not None:
+            self.recorder.close()
+        if self.rig is not None:
+            self.rig.close()
+        else:
+            self.robot.disconnect()
+
+    def status_line(self) -> str:
+        s = self.bridge.status_line()
+        if self.rig is not None:
+            s += f" | sim t={self.rig.clock.now():.1f}s lag {self.rig.lag_s:.1f}s"
+        return s
