@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numcodecs
 import numpy as np
@@ -12,6 +13,7 @@ from tactkit.store import (
     POSE_NAMES,
     EpisodeStore,
     ReplayBuffer,
+    SequenceSampler,
     StoreError,
     StreamSpec,
     align,
@@ -200,3 +202,19 @@ def test_compute_stats_streaming_matches_numpy():
     s_small = compute_stats(rb, keys=["a"], reservoir=2000, block_rows=500)
     lo, hi = np.quantile(a64, [0.002, 0.03], axis=0)
     assert (s_small["a"]["q01"] > lo).all() and (s_small["a"]["q01"] < hi).all()
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_reads_buffer_written_by_zarr2(tmp_path):
+    """A replay buffer written by zarr-python 2.18.7 exactly as diffusion_policy writes one
+    (DirectoryStore, Blosc lz4/zstd; see fixtures/make_dp_replay_zarr2.py)."""
+    rb = ReplayBuffer.open(FIXTURES / "dp_replay_zarr2")
+    assert rb.root.metadata.zarr_format == 2
+    np.testing.assert_array_equal(rb.episode_ends, [10, 25])
+    np.testing.assert_array_equal(rb["action"][:], (np.arange(50) * 0.5).astype(np.float32).reshape(25, 2))
+    np.testing.assert_array_equal(rb["state"][:], (np.arange(75) * 0.25 - 3).reshape(25, 3))
+    np.testing.assert_array_equal(
+        rb["img"][:], (np.arange(25 * 8 * 8 * 3) % 251).astype(np.uint8).reshape(25, 8, 8, 3))
+    assert len(SequenceSampler(rb, 4, pad_before=1, pad_after=3)) == 10 + 1 + 15 + 1
