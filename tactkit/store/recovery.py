@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tactkit.store import _paths
+
 if TYPE_CHECKING:
     from tactkit.store.episode_store import EpisodeStore
 
@@ -23,14 +25,17 @@ def _valid_prefix(ts: np.ndarray) -> int:
     return int(np.argmax(bad)) if bad.any() else len(ts)
 
 
-def _decodable_prefix(values: Any, n: int) -> int:
-    """Largest m <= n such that ``values[:m]`` decodes (chunk by chunk on failure)."""
+def _decodable_prefix(values: Any, n: int, atomic: bool) -> int:
+    """Largest m <= n such that ``values[:m]`` decodes (chunk by chunk on failure).
+
+    With ``atomic`` writes (local stores) a chunk is either absent or whole, so only the
+    last chunk, the one being written at the crash, is decoded to check."""
+    step = int(values.chunks[0])
     try:
-        values[:n]
+        values[max(0, n - step) if atomic else 0:n]
         return n
     except Exception:
         pass
-    step = int(values.chunks[0])
     m = 0
     while m < n:
         try:
@@ -55,6 +60,7 @@ def recover_episode(store: EpisodeStore, name: str, discard: bool = False) -> di
         report["reason"] = f"unreadable episode group: {exc!r}"
         store._delete_episode(name)
         return report
+    atomic = _paths.local_path(store.path) is not None
     lengths: dict[str, int] = {}
     t_first: dict[str, float | None] = {}
     t_last: dict[str, float | None] = {}
@@ -68,7 +74,7 @@ def recover_episode(store: EpisodeStore, name: str, discard: bool = False) -> di
             ts = np.zeros(0)
         n = _valid_prefix(ts)
         if values is not None and n:
-            n = _decodable_prefix(values, n)
+            n = _decodable_prefix(values, n, atomic)
         if values is not None:
             values.resize((n, *spec.shape))
             tsa.resize((n,))

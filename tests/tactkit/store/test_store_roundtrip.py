@@ -10,7 +10,7 @@ import pytest
 from tactkit.store import EpisodeStore, StreamSpec
 
 ALL_DTYPES = ["bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64",
-              "float16", "float32", "float64"]
+              "float16", "float32", "float64", "complex64", "complex128"]
 
 
 def camera_frame(i: int, h: int = 240, w: int = 320, seed: int = 0) -> np.ndarray:
@@ -32,6 +32,8 @@ def random_values(dtype: str, shape: tuple[int, ...], n: int, seed: int) -> np.n
     if dt.kind in "iu":
         info = np.iinfo(dt)
         return rng.integers(info.min, info.max, size=(n, *shape), dtype=dt, endpoint=True)
+    if dt.kind == "c":
+        return (rng.standard_normal((n, *shape)) + 1j * rng.standard_normal((n, *shape))).astype(dt)
     return (rng.standard_normal((n, *shape)) * 1e3).astype(dt)
 
 
@@ -192,3 +194,26 @@ def test_memory_url_store_reopens():
         rec.append_many("a", [0.0, 0.1], np.array([[1, 2], [3, 4]], np.int32))
     again = EpisodeStore.open(url)
     assert again.num_episodes == 1 and again.episode(0).values("a").tolist() == [[1, 2], [3, 4]]
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_recover_drops_undecodable_tail_chunk(tmp_path, where):
+    key = "observation.images.wrist"
+    url = str(tmp_path / "s.zarr") if where == "local" else f"memory://torn-{tmp_path.name}"
+    store = EpisodeStore.create(url, {key: StreamSpec("uint8", (16, 16, 3), 30.0)})
+    rec = store.begin_episode()
+    rec.append_many(key, np.arange(20) / 30, np.stack([camera_frame(i, 16, 16) for i in range(20)]))
+    rec.abandon()
+    # a torn chunk (non-atomic store, or a disk error): garbage where frame 19's JPEG was
+    values = rec.group[f"{key}/values"]
+    chunk_key = f"episodes/{rec.name}/{key}/values/c/19/0/0/0"
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    sync(values.store.set(chunk_key, default_buffer_prototype().buffer.from_bytes(b"not a jpeg")))
+    with pytest.raises(Exception):  # noqa: B017 - whatever the codec raises
+        values[19:20]
+    report = EpisodeStore.open(url, mode="a").recover()[0]
+    assert report["action"] == "recovered" and report["lengths"] == {key: 19}
+    ep = EpisodeStore.open(url).episode(0)
+    assert len(ep.values(key)) == 19 and len(ep.timestamps(key)) == 19
