@@ -178,6 +178,10 @@ class EpisodeStore:
         if mode == "a" and "episodes" not in root:  # creation was interrupted right after the root
             root.create_group("episodes")
 
+    def __repr__(self) -> str:
+        return (f"EpisodeStore({self.path!r}, mode={self.mode!r}, episodes={self.num_episodes}, "
+                f"streams={list(self.streams)})")
+
     # ------------------------------------------------------------------ create / open
     @classmethod
     def create(

@@ -217,3 +217,19 @@ def test_recover_drops_undecodable_tail_chunk(tmp_path, where):
     assert report["action"] == "recovered" and report["lengths"] == {key: 19}
     ep = EpisodeStore.open(url).episode(0)
     assert len(ep.values(key)) == 19 and len(ep.timestamps(key)) == 19
+
+
+def test_recover_when_killed_during_begin_episode(tmp_path):
+    import shutil
+
+    store = EpisodeStore.create(tmp_path / "s.zarr", {"a": StreamSpec("float32", (2,), 10.0),
+                                                      "b": StreamSpec("uint8", (8, 8, 3), 10.0)})
+    rec = store.begin_episode()
+    rec.append("a", 0.0, [1, 2])
+    rec.abandon()
+    shutil.rmtree(tmp_path / "s.zarr" / "episodes" / rec.name / "b")  # stream never created
+    store = EpisodeStore.open(tmp_path / "s.zarr", mode="a")
+    assert store.recover()[0]["lengths"] == {"a": 1, "b": 0}
+    ep = store.episode(0)
+    assert ep.values("b").shape == (0, 8, 8, 3) and ep.values("a").tolist() == [[1, 2]]
+    assert store.verify() == [] and "episodes=1" in repr(store)
