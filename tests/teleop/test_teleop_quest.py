@@ -11,6 +11,7 @@ import bson
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
+from teleop_fakes import HOME, FakeArmRobot, FakeSensor
 
 from tactkit.real.safety import SafetyConfig, SafetyFilter
 from tactkit.teleop.bridge import BridgeConfig, TeleopBridge, wait_until
@@ -24,8 +25,6 @@ from tactkit.teleop.quest import (
     unity_to_h_quat,
 )
 from tactkit.teleop.retarget import quat_wxyz_to_rot
-
-from .conftest import HOME, FakeArmRobot, FakeSensor
 
 FAST = SafetyConfig(max_linear_speed=1e5, max_angular_speed=1e5, max_linear_accel=1e9, max_angular_accel=1e9)
 

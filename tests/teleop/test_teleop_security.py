@@ -5,14 +5,13 @@ import time
 import pytest
 import zmq
 import zmq.auth
+from teleop_fakes import FakeArmRobot
 
 from tactkit.real.safety import SafetyFilter
 from tactkit.teleop import protocol as P
 from tactkit.teleop.bridge import BridgeConfig, TeleopBridge, wait_until
 from tactkit.teleop.client import HeadsetClient
 from tactkit.teleop.security import check_bind_policy, generate_keys, is_loopback
-
-from .conftest import FakeArmRobot
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,9 @@ import math
 
 import msgspec
 import pytest
+from teleop_fakes import hand, pose_msg
 
 from tactkit.teleop import protocol as P
-
-from .conftest import hand, pose_msg
 
 
 def _raw(msg: dict) -> bytes:

@@ -5,13 +5,12 @@ import time
 import msgspec
 import numpy as np
 import pytest
+from teleop_fakes import HOME, FakeArmRobot, hand
 
 from tactkit.real.safety import SafetyConfig, SafetyFilter
 from tactkit.teleop import protocol as P
 from tactkit.teleop.bridge import BridgeConfig, TeleopBridge, wait_until
 from tactkit.teleop.client import HeadsetClient
-
-from .conftest import HOME, FakeArmRobot, hand
 
 EPHEMERAL = dict(upstream="tcp://127.0.0.1:*", feedback="tcp://127.0.0.1:*")
 FAST = SafetyConfig(workspace_min=(0.0, -0.5, 0.0), workspace_max=(1.0, 0.5, 0.6),

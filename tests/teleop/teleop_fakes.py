@@ -1,4 +1,5 @@
-"""Test doubles for hardware only: a fake arm implementing the real ``Robot`` interface."""
+"""Test doubles for hardware only (a fake arm and fake sensors implementing the real
+interfaces) and message builders for the teleop tests."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 
 from tactkit.real.robot import ArmState, Robot, RobotCommand, RobotState
 from tactkit.teleop import protocol as P
@@ -57,11 +57,6 @@ class FakeArmRobot(Robot):
     def pose(self, arm: str = "arm") -> np.ndarray:
         with self._lock:
             return self._pose[arm].copy()
-
-
-@pytest.fixture
-def fake_robot() -> FakeArmRobot:
-    return FakeArmRobot()
 
 
 def hand(pos=(0.0, 0.0, 0.0), quat=(1.0, 0.0, 0.0, 0.0), grip=0.0, index=0.0, buttons=0) -> P.Hand:

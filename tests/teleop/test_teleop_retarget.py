@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
+from teleop_fakes import HOME, FakeArmRobot, hand, pose_msg
 
 from tactkit.teleop.retarget import RetargetConfig, Retargeter, quat_wxyz_to_rot, rot_to_quat_wxyz
-
-from .conftest import HOME, FakeArmRobot, hand, pose_msg
 
 
 def _step(rt, robot, seq, **hand_kw):
