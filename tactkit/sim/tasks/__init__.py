@@ -11,6 +11,7 @@ from typing import Any
 
 from tactkit.config import find_config, from_dict, load_yaml
 from tactkit.sim.tasks.base import PERTURBATIONS, SimTask, TaskConfig
+from tactkit.sim.tasks.lift import LiftConfig, LiftExpert, LiftTask
 from tactkit.sim.tasks.peel import PeelConfig, PeelExpert, PeelTask
 from tactkit.sim.tasks.wipe import WipeConfig, WipeExpert, WipeTask
 
@@ -18,6 +19,7 @@ from tactkit.sim.tasks.wipe import WipeConfig, WipeExpert, WipeTask
 TASKS: dict[str, tuple[type[TaskConfig], type[SimTask], type]] = {
     "wipe": (WipeConfig, WipeTask, WipeExpert),
     "peel": (PeelConfig, PeelTask, PeelExpert),
+    "lift": (LiftConfig, LiftTask, LiftExpert),
 }
 
 
