@@ -2,7 +2,7 @@ import time
 
 import numpy as np
 import pytest
-from fake_rdt import FakeNetFT
+from sensors_fake_rdt import FakeNetFT
 
 from tactkit.sensors.netft import NetFTConfig, NetFTSensor, parse_records, rdt_request
 

@@ -139,7 +139,7 @@ def test_opencv_camera_missing_device_is_a_clear_error():
 
 
 def test_realsense_driver_against_fake_sdk(monkeypatch):
-    import fake_realsense as fake
+    import sensors_fake_realsense as fake
 
     monkeypatch.setitem(sys.modules, "pyrealsense2", fake)
     fake.STATE.skip_every = 4
