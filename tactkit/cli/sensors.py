@@ -33,6 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     view.add_argument("--show", action="store_true", help="also show a window (needs a GUI OpenCV)")
     view.set_defaults(func=_view)
 
+    rec = sub.add_parser("record", help="record the sensors of CONFIG into an episode store (one "
+                         "episode), e.g. tactile data to fit the PCA; teleop sessions record robot + sensors")
+    rec.add_argument("config")
+    rec.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides right after CONFIG")
+    rec.add_argument("--out", required=True, help="episode store (created if missing)")
+    rec.add_argument("--seconds", type=float, default=5.0)
+    rec.add_argument("--task", default="sensors", help="task name stored with the episode")
+    rec.set_defaults(func=_record)
+
     pub = sub.add_parser("publish", help="run the sensors of CONFIG and publish their samples over "
                          "ZeroMQ (latest wins) to other processes")
     pub.add_argument("config")
@@ -230,3 +239,68 @@ def _publish(args: argparse.Namespace) -> int:
             p.close()
     print(f"published {sum(p.sent for p in pubs)} samples")
     return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    import threading
+    import time
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from tactkit.config import to_dict
+    from tactkit.sensors.config import build_sensor, load_sensor_configs
+    from tactkit.store import EpisodeStore
+
+    configs = load_sensor_configs(args.config, args.overrides)
+    sensors = {n: build_sensor(c) for n, c in configs.items()}
+    streams = {k: v for s in sensors.values() for k, v in s.streams().items()}
+    if Path(args.out).exists():
+        store = EpisodeStore.open(args.out, mode="a")
+        missing = sorted(set(streams) - set(store.streams))
+        if missing:
+            raise ValueError(f"{args.out}: store has no stream {missing[0]!r}; streams: {sorted(store.streams)}")
+    else:
+        store = EpisodeStore.create(args.out, streams=streams)
+    counts = dict.fromkeys(streams, 0)
+    errors: list[str] = []
+    lock = threading.Lock()
+    rec = store.begin_episode(task=args.task, metadata={"sensors": {n: to_dict(c) for n, c in configs.items()}})
+
+    def append(samples: dict) -> None:  # capture threads
+        for key, sample in samples.items():
+            try:
+                rec.append(key, sample.capture_time, sample.value)
+            except Exception as exc:  # noqa: BLE001 - reported after the run
+                with lock:
+                    errors.append(f"{key}: {exc}")
+                continue
+            with lock:
+                counts[key] += 1
+
+    connected = []
+    try:
+        for s in sensors.values():
+            s.add_listener(append)
+            s.connect()
+            connected.append(s)
+        steps = max(1, int(args.seconds / 0.25))
+        for _ in tqdm(range(steps), desc="recording", unit="step", file=sys.stderr, leave=False):
+            time.sleep(args.seconds / steps)
+    except BaseException:
+        for s in connected:
+            s.disconnect()
+        rec.discard()
+        raise
+    for s in connected:
+        s.disconnect()
+    if errors:
+        rec.discard()
+        print(f"error: {len(errors)} samples rejected, episode discarded; first: {errors[0]}", file=sys.stderr)
+        return 1
+    empty = [k for k, n in counts.items() if n == 0]
+    rec.commit(success=not empty, note="" if not empty else f"no samples from {', '.join(empty)}")
+    for key, n in counts.items():
+        print(f"{key}: {n} samples ({n / args.seconds:.1f} Hz)")
+    print(f"episode {store.num_episodes - 1} committed to {args.out}")
+    return 1 if empty else 0

@@ -45,3 +45,23 @@ def test_view_writes_png_with_arrows(tmp_path, capsys):
     assert img.shape == (240, 320, 3)
     green = (img[..., 1] > 180) & (img[..., 0] < 80) & (img[..., 2] < 80)
     assert green.sum() > 200  # arrows drawn
+
+
+def test_record_then_fit_pca(tmp_path, capsys):
+    from tactkit.sensors.embedding import TactilePCA
+    from tactkit.store import EpisodeStore
+
+    store = tmp_path / "pads.zarr"
+    assert main(["sensors", "record", "synthetic_tactile", "period_s=1.0", "--out", str(store),
+                 "--seconds", "1.5"]) == 0
+    assert "episode 0 committed" in capsys.readouterr().out
+    ep = EpisodeStore.open(store).episode(0)
+    key = "observation.tactile.left.marker_offset"
+    ts, vals = ep.timestamps(key), ep.values(key)
+    assert len(ts) >= 15 and vals.shape[1:] == (63, 2) and (vals.std(axis=0) > 0).any()
+    assert (abs((ts[1:] - ts[:-1]) - 1 / 30) < 0.02).mean() > 0.5  # capture times at the frame rate
+    out = tmp_path / "pca.safetensors"
+    assert main(["tactile", "fit-pca", str(store), "--components", "3", "--out", str(out)]) == 0
+    pca = TactilePCA.load(out)
+    # the synthetic pad moves one fixed field up and down: one component carries it
+    assert pca.explained_variance_ratio[0] > 0.95
