@@ -1,0 +1,84 @@
+"""The RDP paper's comparison, in simulation: DP, DP + tactile, RDP (tactile), RDP (force).
+
+For every task (default: each one the simulation provides among wipe, peel, lift): record
+scripted-expert demos (perturbation modes mixed), train the four policies briefly on the same
+demos, and evaluate each with the real controller in lockstep under none / before_contact /
+after_contact perturbation on shared seeds. Prints one markdown table per task with the
+number of demos, seeds and training steps, and writes ``<out>/paper_table.json``::
+
+    .venv/bin/python benchmarks/controller_paper_table.py --demos 12 --steps 300 --episodes 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+POLICIES = ("dp", "dp_tactile", "rdp", "rdp_force")
+LABELS = {"dp": "DP", "dp_tactile": "DP + tactile", "rdp": "RDP (tactile)", "rdp_force": "RDP (force)"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tasks", default="wipe,peel,lift")
+    ap.add_argument("--policies", default=",".join(POLICIES))
+    ap.add_argument("--demos", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--size", default="tiny")
+    ap.add_argument("--episodes", type=int, default=3)
+    ap.add_argument("--inference-latency", type=float, default=0.1)
+    ap.add_argument("--out", default="runs/paper_table")
+    args = ap.parse_args()
+
+    from tqdm import tqdm
+
+    from tactkit.policies.inference import load_policy
+    from tactkit.real.evaluation import (
+        PERTURB_MODES,
+        EvalSettings,
+        evaluate_policy,
+        results_table,
+        summarize,
+    )
+    from tactkit.real.quickstart import QuickstartConfig, tactile_key, train_policy
+    from tactkit.real.setup import load_robot_setup
+    from tactkit.sim.recording import record_demos
+    from tactkit.sim.tasks import TASKS
+
+    tasks = [t for t in args.tasks.split(",") if t in TASKS]
+    skipped = [t for t in args.tasks.split(",") if t not in TASKS]
+    policies = tuple(p for p in args.policies.split(",") if p)
+    out = Path(args.out)
+    settings = EvalSettings(load_robot_setup("sim", [f"inference_latency={args.inference_latency}"]).controller)
+    report: dict = {"machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
+                    "demos": args.demos, "steps": args.steps, "size": args.size, "episodes": args.episodes,
+                    "inference_latency": args.inference_latency, "tasks": {}}
+    for task in tasks:
+        t0 = time.perf_counter()
+        data = out / task / "demos.zarr"
+        info = record_demos(task, args.demos, data, perturb="mixed", seed=0, overwrite=True, cameras=False)
+        cfg = QuickstartConfig(task=task, demos=args.demos, train_steps=args.steps, size=args.size)
+        tactile = tactile_key(task)
+        rows = {}
+        for kind in tqdm(policies, desc=f"{task}: train + eval", unit="policy"):
+            ckpt = train_policy(kind, data, out / task / kind, cfg, tactile)
+            rows[LABELS[kind]] = evaluate_policy(task, load_policy(ckpt), args.episodes, PERTURB_MODES, settings)
+        report["tasks"][task] = {"expert_mean_score": info["mean_score"], "wall_s": time.perf_counter() - t0,
+                                 "summary": {k: summarize(v) for k, v in rows.items()}}
+        print(f"\n## {task}: {args.demos} demos, {args.steps} training steps per stage (size {args.size}), "
+              f"{args.episodes} seeds per mode, inference latency {args.inference_latency * 1e3:.0f} ms; "
+              f"expert {info['mean_score']:.2f}\n")
+        print(results_table(rows))
+    if skipped:
+        print(f"\n(not in this simulation build: {', '.join(skipped)})")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "paper_table.json").write_text(json.dumps(report, indent=2))
+    print(f"\nmachine: {report['machine']}; wrote {out / 'paper_table.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+import numpy as np
+
+from tactkit.real.evaluation import EpisodeResult, results_table, summarize
+from tactkit.real.quickstart import QuickstartConfig, policy_overrides, write_report
+
+
+def _result(perturb, seed, score, trace=True):
+    t = np.linspace(0, 1, 50)
+    tr = {"t": t, "z": 0.03 - 0.001 * t, "z_cmd": 0.029 - 0.001 * t, "fz": 10 * t} if trace else None
+    return EpisodeResult("wipe", perturb, seed, score, score >= 0.8, score, 4, 30, 3, {}, None, 1.0, None, tr)
+
+
+def test_report_has_table_plots_and_timings(tmp_path):
+    rows = {
+        "rdp": [_result(m, s, 0.9) for m in ("none", "after_contact") for s in (1, 2)],
+        "dp": [_result(m, s, 0.4 + 0.1 * s) for m in ("none", "after_contact") for s in (1, 2)],
+    }
+    table = results_table(rows)
+    assert "| rdp | 0.90 ± 0.00 (100%)" in table
+    assert "| dp | 0.55 ± 0.05 (0%)" in table
+    summary = {"demo_mean_score": 0.97, "eval_seeds": [1, 2], "timings": {"demos_s": 10.0, "total_s": 60.0},
+               "summary": {k: summarize(v) for k, v in rows.items()}}
+    path = write_report(tmp_path, QuickstartConfig(episodes=2), rows, table, summary)
+    text = path.read_text()
+    assert "RDP vs DP" in text and table in text and "| demos | 10 |" in text
+    assert (tmp_path / "scores.png").stat().st_size > 1000
+    assert (tmp_path / "contact.png").stat().st_size > 1000
+
+
+def test_policy_overrides_name_the_unknown():
+    kind, over = policy_overrides("rdp", "observation.tactile.pad.marker_offset")
+    assert kind == "rdp" and "at.fast_keys=[observation.tactile.pad.marker_offset]" in over
+    try:
+        policy_overrides("bc", "x")
+    except KeyError as e:
+        assert "bc" in str(e)
+    else:
+        raise AssertionError("unknown policy accepted")
