@@ -278,8 +278,10 @@ class EpisodeRecorder:
         for w in self._writers.values():
             n = w.n_flushed
             if w.capacity != n:
-                w.values.resize((n, *w.spec.shape))
-                w.timestamps.resize((n,))
+                # nothing was written beyond n: skip zarr's delete of every chunk key outside
+                # the new shape (thousands of no-op deletes for image streams)
+                zarr_sync(w.values.async_array.resize((n, *w.spec.shape), delete_outside_chunks=False))
+                zarr_sync(w.timestamps.async_array.resize((n,), delete_outside_chunks=False))
                 w.capacity = n
         record = {
             "success": bool(success),

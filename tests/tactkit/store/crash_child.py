@@ -2,7 +2,8 @@
 
 Values are a deterministic function of (episode name, stream, sample index) so the parent can
 check what it reads; timestamps are real ``time.monotonic()`` capture times. Progress lines go
-to a file: ``A <t>`` (every wrench sample up to t appended), ``C <name>`` (commit returned).
+to a file: ``B`` (begin_episode called), ``A <name> <t>`` (samples up to t appended),
+``K <name>`` (commit called), ``C <name>`` (commit returned).
 """
 
 from __future__ import annotations
@@ -35,14 +36,15 @@ def expected(key: str, ep_no: int, i: np.ndarray) -> np.ndarray:
     return np.broadcast_to(base[:, None, None, None] + grad, (len(i), 16, 24, 3)).copy()
 
 
-def main(path: str, progress_path: str) -> None:
+def main(path: str, progress_path: str, episode_s: float = EPISODE_S) -> None:
     store = EpisodeStore.open(path, mode="a")
     log = open(progress_path, "a", buffering=1)
     log.write("READY\n")
     while True:
+        log.write("B\n")
         rec = store.begin_episode(task="crash", metadata={"pid": 0})
         ep_no = int(rec.name.split("_")[1])
-        t_end = time.monotonic() + EPISODE_S
+        t_end = time.monotonic() + episode_s
 
         def producer(keys: list[str], rec=rec, ep_no=ep_no, t_end=t_end) -> None:
             counts = dict.fromkeys(keys, 0)
@@ -68,6 +70,7 @@ def main(path: str, progress_path: str) -> None:
             t.start()
         for t in threads:
             t.join()
+        log.write(f"K {rec.name}\n")
         rec.commit(success=True, note=rec.name)
         log.write(f"C {rec.name}\n")
 
@@ -76,4 +79,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 2:  # create the store
         EpisodeStore.create(sys.argv[1], STREAMS, flush_interval_s=0.25)
     else:
-        main(sys.argv[1], sys.argv[2])
+        main(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else EPISODE_S)

@@ -1,7 +1,7 @@
 """SIGKILL a recording subprocess at random moments; committed episodes must stay intact.
 
-Each round starts ``crash_child.py`` (which records 0.45 s episodes in real time from two
-threads, forever), kills it with SIGKILL after a random delay, then checks:
+Each round starts ``crash_child.py`` (which records 0.45 s or 0.06 s episodes in real time
+from two threads, forever), kills it with SIGKILL after a random delay, then checks:
 the store opens; every episode the child reported committed is there; every committed
 episode holds exactly the expected samples and is bit-identical to what it was in every
 earlier round; recovery commits the interrupted episode with at most the last second lost
@@ -10,6 +10,7 @@ earlier round; recovery commits the interrupted episode with at most the last se
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import importlib.util
 import os
@@ -73,10 +74,12 @@ def test_sigkill_at_random_moments(tmp_path):
     rng = np.random.default_rng(1234)
     digests: dict[str, str] = {}
     n_recovered = n_discarded = 0
+    phases = collections.Counter()  # what the child last reported before the kill
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parents[2]), os.environ.get("PYTHONPATH", "")])}
     for round_no in range(KILLS):
         progress = tmp_path / f"progress{round_no}.txt"
-        proc = subprocess.Popen([sys.executable, str(CHILD), str(path), str(progress)],
+        episode_s = 0.45 if round_no % 2 == 0 else 0.06  # short episodes: more kills in begin/commit
+        proc = subprocess.Popen([sys.executable, str(CHILD), str(path), str(progress), str(episode_s)],
                                 stderr=subprocess.PIPE, text=True, env=env)
         wait_ready(progress, proc)
         time.sleep(rng.uniform(0.0, 1.3))
@@ -84,6 +87,8 @@ def test_sigkill_at_random_moments(tmp_path):
         proc.wait()
         proc.stderr.close()
         lines = [ln.split() for ln in progress.read_text().splitlines()]
+        last = next((ln[0] for ln in reversed(lines) if ln and ln[0] in "BAKC"), "?")
+        phases[{"B": "begin", "A": "append", "K": "commit", "C": "between"}.get(last, "?")] += 1
         reported_commits = {ln[1] for ln in lines if len(ln) == 2 and ln[0] == "C"}
         last_append: dict[str, float] = {}
         for ln in lines:
@@ -130,6 +135,6 @@ def test_sigkill_at_random_moments(tmp_path):
                     assert got_last >= last_append[name] - MAX_LOSS_S, (round_no, name, got_last, last_append[name])
         assert store.verify() == []
     print(f"{KILLS} kills: {len(digests)} committed episodes checked, "
-          f"{n_recovered} recovered, {n_discarded} discarded")
+          f"{n_recovered} recovered, {n_discarded} discarded; killed during {dict(phases)}")
     assert len(digests) >= KILLS // 2
     assert n_recovered >= 1 and n_discarded >= 1
