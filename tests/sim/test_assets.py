@@ -44,3 +44,16 @@ def test_panda_with_tool_loads(tool):
 def test_unknown_tool_is_rejected():
     with pytest.raises(ValueError, match="unknown tool"):
         SimArmConfig(tool="spoon")
+
+
+def test_gripper_width_command():
+    from tactkit.real.robot import ArmCommand, RobotCommand
+    from tactkit.sim.geometry import DOWN
+
+    world = SimWorld()
+    robot = SimRobot(SimRobotConfig(arms=[SimArmConfig(tool=GRIPPER)]), world)
+    robot.reset_tcp({"arm": np.r_[0.5, 0.0, 0.2, DOWN]})
+    robot.send(RobotCommand(0.0, {"arm": ArmCommand(np.r_[0.5, 0.0, 0.2, DOWN], gripper_width=0.03)}))
+    world.step_physics(1000)
+    assert abs(robot.read_state().arms["arm"].gripper_width - 0.03) < 2e-3
+    world.close()
