@@ -67,10 +67,39 @@ def _window_starts(episode_ends: np.ndarray, s: int, episode_mask: np.ndarray,
     return starts, ep_idx, begins[ep_idx], ends[ep_idx]
 
 
+class _LazyRows:
+    """Rows of a stored (zarr) array read on demand: one contiguous slice per window, so only
+    the frames a window uses are decoded. Stands in for an in-memory array in the sampler."""
+
+    def __init__(self, arr: Any) -> None:
+        self.arr = arr
+        self.shape = tuple(arr.shape)
+        self.dtype = np.dtype(arr.dtype)
+
+    def _window(self, rows: np.ndarray) -> np.ndarray:
+        if rows.size == 0:
+            return np.empty((0, *self.shape[1:]), self.dtype)
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        return np.asarray(self.arr[lo:hi])[rows - lo]
+
+    def __getitem__(self, sel: Any) -> np.ndarray:
+        if isinstance(sel, slice):
+            return np.asarray(self.arr[sel])
+        rows = np.asarray(sel)
+        if rows.ndim == 1:
+            return self._window(rows)
+        out = np.empty((*rows.shape, *self.shape[1:]), self.dtype)
+        for b in range(rows.shape[0]):
+            out[b] = self._window(rows[b])
+        return out
+
+
 class SequenceSampler:
     """Windows of ``sequence_length`` steps over ``replay_buffer`` (semantics in the module doc).
 
-    ``keys`` default to every key of the buffer; they are loaded into memory at construction.
+    ``keys`` default to every key of the buffer; they are decoded into memory at construction,
+    except ``lazy_keys``, which are read from the buffer per window (decoding only the frames the
+    window uses: for image keys too large to hold decoded, e.g. full-resolution cameras).
     """
 
     def __init__(
@@ -83,6 +112,7 @@ class SequenceSampler:
         key_first_k: Mapping[str, int] | None = None,
         episode_mask: np.ndarray | None = None,
         key_downsample: Mapping[str, int] | None = None,
+        lazy_keys: Sequence[str] = (),
     ) -> None:
         if sequence_length < 1:
             raise ValueError(f"sequence_length must be >= 1, got {sequence_length}")
@@ -97,6 +127,9 @@ class SequenceSampler:
                     raise KeyError(f"{name} names '{k}', which is not among the sampled keys {keys}")
                 if int(v) < 1:
                     raise ValueError(f"{name}['{k}'] must be >= 1, got {v}")
+        for k in lazy_keys:
+            if k not in keys:
+                raise KeyError(f"lazy_keys names '{k}', which is not among the sampled keys {keys}")
         ends = replay_buffer.episode_ends
         if episode_mask is None:
             episode_mask = np.ones(len(ends), dtype=bool)
@@ -110,7 +143,10 @@ class SequenceSampler:
             ends, self.sequence_length, self.episode_mask, self.pad_before, self.pad_after)
         self.indices = create_indices(ends, self.sequence_length, self.episode_mask,
                                       self.pad_before, self.pad_after)
-        self.arrays = {k: np.asarray(replay_buffer[k][:]) for k in keys}
+        self.arrays: dict[str, Any] = {
+            k: _LazyRows(replay_buffer[k]) if k in lazy_keys else np.asarray(replay_buffer[k][:])
+            for k in keys
+        }
         self._steps = np.arange(self.sequence_length)
 
     def __len__(self) -> int:

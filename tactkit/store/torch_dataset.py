@@ -40,6 +40,7 @@ class SequenceDataset(torch.utils.data.Dataset):
         val_ratio: float = 0.0,
         seed: int = 0,
         split: str = "train",
+        lazy_keys: Sequence[str] = (),
     ) -> None:
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
@@ -63,15 +64,16 @@ class SequenceDataset(torch.utils.data.Dataset):
             replay_buffer, horizon, self.pad_before, self.pad_after,
             keys=self.obs_keys + self.action_keys,
             key_first_k={k: n_obs_steps for k in self.obs_keys},
-            episode_mask=mask, key_downsample=self.key_downsample,
+            episode_mask=mask, key_downsample=self.key_downsample, lazy_keys=lazy_keys,
         )
+        self.lazy_keys = tuple(lazy_keys)
 
     def get_validation_dataset(self) -> SequenceDataset:
         return SequenceDataset(
             self.replay_buffer, self.horizon, self.obs_keys, self.action_keys,
             n_obs_steps=self.n_obs_steps, pad_before=self.pad_before, pad_after=self.pad_after,
             key_downsample=self.key_downsample, val_ratio=self.val_ratio, seed=self.seed,
-            split="val" if self.split == "train" else "train",
+            split="val" if self.split == "train" else "train", lazy_keys=self.lazy_keys,
         )
 
     def __len__(self) -> int:

@@ -156,3 +156,23 @@ def test_torch_dataset():
     loader = torch.utils.data.DataLoader(ds, batch_size=4)
     first = next(iter(loader))
     assert first["action"].shape == (4, 8, 3)
+
+
+def test_lazy_keys_read_per_window_give_identical_windows(tmp_path):
+    rb_mem = make_buffer(LENGTHS, seed=2)
+    rb = rb_mem.save(tmp_path / "view.zarr", image_quality=None)  # lossless: exact compare
+    kw = dict(sequence_length=5, pad_before=2, pad_after=3, key_first_k={"img": 2, "obs": 2})
+    eager = SequenceSampler(rb, **kw)
+    lazy = SequenceSampler(rb, **kw, lazy_keys=["img", "action"])
+    assert not isinstance(lazy.arrays["img"], np.ndarray)
+    idx = np.arange(len(eager))
+    for first_k_only in (False, True):
+        a, b = eager.sample_batch(idx, first_k_only), lazy.sample_batch(idx, first_k_only)
+        for key in rb.keys():
+            np.testing.assert_array_equal(a[key], b[key])
+    for i in idx:
+        a, b = eager.sample_sequence(int(i)), lazy.sample_sequence(int(i))
+        for key in rb.keys():
+            np.testing.assert_array_equal(a[key], b[key])
+    with pytest.raises(KeyError, match="lazy_keys names 'nope'"):
+        SequenceSampler(rb, 3, lazy_keys=["nope"])
