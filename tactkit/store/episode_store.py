@@ -322,6 +322,9 @@ class EpisodeStore:
             raise ValueError(f"metadata keys {clash} are standard fields; pass them as arguments")
         _check_json("metadata", metadata)
         _check_json("calibration", calibration or {})
+        interval = self.flush_interval_s if flush_interval_s is None else float(flush_interval_s)
+        if not 0 < interval <= 1.0:  # checked before anything is written
+            raise ValueError(f"flush_interval_s must be in (0, 1], got {interval}")
         if self.interrupted():
             log.warning("%s: uncommitted episodes %s are waiting for `tactkit dataset recover`",
                         self.path, self.interrupted())
@@ -355,7 +358,6 @@ class EpisodeStore:
                 compressors=lossless_compressor(8), fill_value=np.nan,
             )
             writers[key] = _StreamWriter(key, spec, values, timestamps)
-        interval = self.flush_interval_s if flush_interval_s is None else flush_interval_s
         return EpisodeRecorder(self, name, group, writers, interval)
 
     def _create_episode_group(self, name: str, task: str, metadata: dict[str, Any],

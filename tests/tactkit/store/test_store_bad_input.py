@@ -131,3 +131,6 @@ def test_bad_create_arguments(tmp_path):
         store.begin_episode(metadata={"task": "x"})
     with pytest.raises(ValueError, match="metadata must be JSON-serialisable"):
         store.begin_episode(metadata={"x": object()})
+    with pytest.raises(ValueError, match="flush_interval_s must be in"):
+        store.begin_episode(flush_interval_s=5.0)
+    assert store.interrupted() == []  # nothing was written by the refused calls
