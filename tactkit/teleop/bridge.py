@@ -113,7 +113,9 @@ class BridgeStats:
     stream_losses: int = 0
     operator_switches: int = 0
     ignored_other_operator: int = 0
-    latency: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
+    latency: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))  # rx -> send, s
+    #: headset timestamp of the pose each sent command was built from (same-host benchmarks)
+    command_pose_t: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
 
 
 class TeleopBridge:
@@ -275,7 +277,7 @@ class TeleopBridge:
     def _drain(self) -> None:
         # Every accepted pose advances the clutches and buttons (no edge is lost), but only the
         # command from the newest pose of this drain is sent: latest wins, no backlog.
-        newest: tuple[RobotCommand | None, float] | None = None
+        newest: tuple[RobotCommand | None, float, float] | None = None
         state = self._read_state()
         for _ in range(self.config.max_drain):
             try:
@@ -294,14 +296,14 @@ class TeleopBridge:
                 self.stats.poses_received += 1
                 if newest is not None:
                     self.stats.poses_superseded += 1
-                newest = (self._process_pose(ident, msg, t_rx, state), t_rx)
+                newest = (self._process_pose(ident, msg, t_rx, state), t_rx, msg.t)
             elif isinstance(msg, P.Heartbeat):
                 self.stats.heartbeats += 1
             else:
                 self.stats.controls += 1
                 self._handle_control(ident, msg)
         if newest is not None and newest[0] is not None:
-            self._send(newest[0], state, newest[1])
+            self._send(newest[0], state, newest[1], newest[2])
 
     def _validate(self, ident: bytes, data: bytes) -> P.Upstream | None:
         try:
@@ -344,11 +346,12 @@ class TeleopBridge:
             self.watchdog.watch("headset", self.config.stream_timeout_s, now)
         return command
 
-    def _send(self, command: RobotCommand, state: RobotState, t_rx: float) -> None:
+    def _send(self, command: RobotCommand, state: RobotState, t_rx: float, pose_t: float) -> None:
         safe = self.safety.filter(command, state)
         self.robot.send(safe)
         self.stats.commands_sent += 1
         self.stats.latency.append(time.monotonic() - t_rx)
+        self.stats.command_pose_t.append(pose_t)
         if self.recorder is not None:
             self.recorder.on_command(safe)
 
@@ -410,7 +413,7 @@ class TeleopBridge:
                 if not rec.recording:
                     return False, "stop_episode: no episode is being recorded"
                 rec.stop(success=success, note=note)
-                return True, f"episode committed ({rec.episodes} in store)"
+                return True, f"episode stopped, committing ({rec.episodes} committed before it)"
             if command == "discard_episode":
                 if not rec.recording:
                     return False, "discard_episode: no episode is being recorded"

@@ -193,7 +193,7 @@ class SimOperator:
         ack = self._control("stop_episode", success=success,
                             note=f"felt force in band {frac:.0%} of the wipe; contact={contact}")
         summary = {"episode": index, "contact": contact, "force_in_band": frac, "success": success,
-                   "episodes_in_store": ack.episodes}
+                   "bridge": ack.message}
         self.log.append(summary)
         log.info("sim operator: %s", summary)
         return summary

@@ -12,7 +12,11 @@ robot's, i.e. the simulation clock in simulation, the monotonic clock on hardwar
   at reception.
 
 The bridge calls :meth:`start` / :meth:`stop` / :meth:`discard` (headset buttons, control
-messages, keyboard) and the ``on_*`` / :meth:`tick` hooks, all from its own thread.
+messages, keyboard) and the ``on_*`` / :meth:`tick` hooks, all from its own thread. Creating
+an episode in the store (hundreds of ms: one Zarr array pair per stream) and committing it
+run on a background worker, one store operation at a time, so the bridge loop - and the robot
+under the operator's hand - never waits for the disk; samples that arrive while the episode
+is being created are buffered and written once it exists.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import collections
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -118,7 +123,12 @@ class RecordingSession:
         self.discarded = 0
         self.dropped = 0  # sensor samples lost (sequence gaps) while recording
         self.rejected_samples = 0  # samples the store refused (e.g. time going backwards)
-        self._rec = None
+        self._rec = None  # EpisodeRecorder once created
+        self._creating: Future | None = None
+        self._buffer: list[tuple[str, float, np.ndarray]] = []
+        self._active = False
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teleop-store")
+        self.failed = 0  # store operations that failed (logged)
         self._ep_start = 0.0
         self._last_seq: dict[str, int] = {}
         self._last_state_t = -np.inf
@@ -134,11 +144,31 @@ class RecordingSession:
 
     @property
     def recording(self) -> bool:
-        return self._rec is not None
+        return self._active
+
+    def _resolve(self, wait: bool = False) -> bool:
+        """Pick up the episode recorder once the worker created it; True when it is ready."""
+        if self._rec is not None:
+            return True
+        if self._creating is None or (not wait and not self._creating.done()):
+            return False
+        fut, self._creating = self._creating, None
+        try:
+            self._rec = fut.result()
+        except Exception as exc:  # noqa: BLE001 - a failed begin must not kill the bridge
+            self.failed += 1
+            self._active = False
+            self._buffer.clear()
+            log.error("could not start an episode in the store: %s", exc)
+            return False
+        buffered, self._buffer = self._buffer, []
+        for key, t, value in buffered:
+            self._append(key, t, value)
+        return True
 
     # ----------------------------------------------------------------- episode control
     def start(self, note: str = "") -> None:
-        if self._rec is not None:
+        if self._active:
             raise ValueError("an episode is already being recorded")
         if self.on_start is not None:
             self.on_start()  # e.g. a simulation resets its scene
@@ -146,8 +176,16 @@ class RecordingSession:
         if note:
             meta["operator_note"] = note
         self._ep_start = self.clock.now()
-        self._rec = self.store.begin_episode(task=self.task, metadata=meta, calibration=self.calibration,
-                                             start_time=self._ep_start)
+        self._active = True
+        self._buffer = []
+        def begin():
+            t0 = time.monotonic()
+            rec = self.store.begin_episode(task=self.task, metadata=meta, calibration=self.calibration,
+                                           start_time=self._ep_start)
+            log.info("episode created in the store in %.2f s", time.monotonic() - t0)
+            return rec
+
+        self._creating = self._worker.submit(begin)
         # only samples captured from now on belong to the episode
         self._last_seq = {}
         for name, s in self.sensors.items():
@@ -157,32 +195,66 @@ class RecordingSession:
         self._last_state_t = -np.inf
         log.info("recording episode %d", self.episodes)
 
-    def stop(self, success: bool = True, note: str = "") -> None:
-        if self._rec is None:
+    def _detach(self) -> tuple[Any, Future | None, list]:
+        """End the current episode in the bridge thread without waiting for the store."""
+        if not self._active:
             raise ValueError("no episode is being recorded")
         self.poll_sensors()
+        self._resolve()
+        parts = (self._rec, self._creating, self._buffer)
+        self._rec, self._creating, self._buffer, self._active = None, None, [], False
+        return parts
+
+    def _finish(self, parts: tuple[Any, Future | None, list], action: Callable[[Any], None], what: str) -> None:
+        """On the store worker: wait for the episode's creation (queued before this job, so
+        already done), write samples still buffered, then commit or discard."""
+        rec, creating, buffered = parts
+
+        def job() -> None:
+            try:
+                r = rec if rec is not None else creating.result()
+                for key, t, value in buffered:
+                    r.append(key, t, value)
+                action(r)
+            except Exception as exc:  # noqa: BLE001 - logged and counted, the session goes on
+                self.failed += 1
+                log.error("%s the episode failed: %s", what, exc)
+
+        self._worker.submit(job)
+
+    def stop(self, success: bool = True, note: str = "") -> None:
+        """Commit the episode (in the background); ``episodes`` counts it once written."""
         extra: dict[str, Any] = {"dropped_samples": self.dropped, "headset_session": self._headset_session}
         if self.episode_metadata is not None:
             extra.update(self.episode_metadata())
-        rec, self._rec = self._rec, None
-        rec.commit(success=success, note=note, metadata=extra)
-        self.episodes += 1
+
+        def commit(r) -> None:
+            r.commit(success=success, note=note, metadata=extra)
+            self.episodes += 1
+
+        self._finish(self._detach(), commit, "committing")
 
     def discard(self) -> None:
-        if self._rec is None:
-            raise ValueError("no episode is being recorded")
-        rec, self._rec = self._rec, None
-        rec.discard()
+        self._finish(self._detach(), lambda r: r.discard(), "discarding")
         self.discarded += 1
 
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until queued store operations (create / commit / discard) are done."""
+        self._worker.submit(lambda: None).result(timeout=timeout)
+
     def close(self) -> None:
-        """Discard an episode left open (the bridge is shutting down)."""
-        if self._rec is not None:
+        """Discard an episode left open (the bridge is shutting down); finish store work."""
+        if self._active:
             log.warning("discarding the unfinished episode at shutdown")
             self.discard()
+        self._worker.shutdown(wait=True)
 
     # ----------------------------------------------------------------- hooks
     def _append(self, key: str, t: float, value) -> None:
+        if self._rec is None and not self._resolve():
+            if self._active:
+                self._buffer.append((key, t, np.array(value, copy=True)))
+            return
         try:
             self._rec.append(key, t, value)
             self._rates[key].add(time.monotonic())
@@ -191,7 +263,7 @@ class RecordingSession:
             log.warning("sample of %s not recorded: %s", key, exc)
 
     def on_headset(self, msg: P.HeadsetPose, receive_time: float) -> None:
-        if self._rec is None:
+        if not self._active:
             return
         self._headset_session = msg.session
         t = self.clock.now()
@@ -203,7 +275,7 @@ class RecordingSession:
                 self._append(f"{HEADSET_PREFIX}.{side}.inputs", t, _inputs(hand))
 
     def on_command(self, command: RobotCommand) -> None:
-        if self._rec is None:
+        if not self._active:
             return
         for arm, c in command.arms.items():
             self._append(arm_key(arm, "tcp_pose", "action", self.multi), command.timestamp,
@@ -214,7 +286,7 @@ class RecordingSession:
 
     def poll_sensors(self) -> None:
         """Append every sensor sample that is new since the last poll."""
-        if self._rec is None:
+        if not self._active:
             return
         for name, s in self.sensors.items():
             sample = s.read_latest()
@@ -229,7 +301,7 @@ class RecordingSession:
             self._append(sample.key, sample.capture_time, sample.value)
 
     def tick(self, now: float, state: RobotState | None) -> None:
-        if self._rec is None:
+        if not self._active:
             return
         self.poll_sensors()
         if state is None or state.timestamp <= self._last_state_t:
@@ -251,7 +323,7 @@ class RecordingSession:
         return {k: r.hz(now) for k, r in self._rates.items()}
 
     def status(self) -> str:
-        if self._rec is None:
+        if not self._active:
             state = "idle"
         else:
             state = f"REC ep {self.episodes} {self.clock.now() - self._ep_start:5.1f}s"

@@ -32,8 +32,10 @@ def test_headset_sim_records_verified_episodes(tmp_path):
             [sys.executable, "-m", "tactkit.cli.main", "headset", "sim", "--episodes", "2", "--wipe-s", "2.0",
              "--upstream", up, "--feedback", fb],
             capture_output=True, text=True, timeout=150, env=env)
-        assert op.returncode == 0, op.stdout + op.stderr
+        if op.returncode != 0:
+            bridge.kill()
         out, _ = bridge.communicate(timeout=60)
+        assert op.returncode == 0, op.stdout + op.stderr + "\n--- bridge ---\n" + out[-3000:]
     finally:
         if bridge.poll() is None:
             bridge.kill()

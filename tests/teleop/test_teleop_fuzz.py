@@ -36,11 +36,11 @@ def test_fuzz_5000_exact_counters_no_commands():
         assert set(expected) == set(P.REJECT_REASONS)  # every reason is exercised
         send_all(bridge.endpoints["upstream"], msgs)
         assert wait_until(lambda: bridge.rejects.total == sum(expected.values()), 30.0), bridge.rejects.as_dict()
-        assert wait_until(lambda: bridge.stats.heartbeats == n_valid, 5.0)
+        assert wait_until(lambda: bridge.stats.heartbeats == n_valid, 5.0), (bridge.stats.heartbeats, n_valid)
         time.sleep(0.1)
-        assert bridge.rejects.as_dict() == dict(expected)
+        assert bridge.rejects.as_dict() == dict(expected), (bridge.rejects.as_dict(), dict(expected), bridge.rejects.last)
         assert bridge.error is None
-        assert robot.received == []  # nothing reached the robot
+        assert robot.received == [], (len(robot.received), bridge.stats)  # nothing reached the robot
         np.testing.assert_allclose(robot.pose(), HOME)
         assert bridge.stats.ignored_other_operator == 0
     finally:
@@ -53,6 +53,6 @@ def test_fuzz_5000_exact_counters_no_commands():
         seen = bridge.stats.poses_received
         operator.send_pose(t, P.Pose(pos=(0, 0, 1.6), quat=(1, 0, 0, 0)), None, hand(grip=grip, pos=(x, 0, 0)))
         assert wait_until(lambda s=seen: bridge.stats.poses_received > s, 2.0)
-    assert wait_until(lambda: len(robot.received) >= 2, 2.0)
+    assert wait_until(lambda: len(robot.received) >= 2, 2.0), (bridge.stats, bridge.rejects.as_dict())
     operator.close()
     bridge.stop()
