@@ -15,11 +15,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--out", metavar="DIR", default="bench_out/tokenizer", help="where to write .md/.json/.png")
     bench.add_argument("--quick", action="store_true", help="small smoke-size run (D=7, T=16, few chunks)")
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--blas-threads", type=int, default=1,
+                       help="BLAS threads (default 1: what one control-loop thread gets; stable timings on shared machines)")
     bench.set_defaults(func=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
+    import logging
+    import os
     from pathlib import Path
+
+    if "numpy" in sys.modules:
+        logging.getLogger(__name__).warning("numpy already loaded: --blas-threads has no effect")
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.blas_threads)
 
     from tactkit.policies.tokenizers.bench import BenchSettings, run_bench
     from tactkit.policies.tokenizers.bench_report import write_outputs

@@ -127,6 +127,7 @@ class BeastTokenizer(ActionTokenizer):
         self._perm = np.array(self.spline_dims + self.gripper_dims, dtype=np.int64)
         self._inv_perm = np.argsort(self._perm)
         self._identity_perm = not self.gripper_dims
+        self._warned_c1 = False
         self._cache: dict[Any, dict[str, Any]] = {}
         self._times_cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -245,6 +246,13 @@ class BeastTokenizer(ActionTokenizer):
             return 1
         if self.num_ctrl < 3 or self.degree < 1:
             raise ValueError("C1 continuity needs num_ctrl >= 3 and degree >= 1")
+        if self.num_ctrl < 2 * self.degree and not self._warned_c1:
+            # measured: chained C1 with few free control points amplifies velocity errors
+            log.warning(
+                "C1 continuity with num_ctrl=%d < 2 * degree=%d can amplify errors from chunk to chunk "
+                "(see docs/beast.md); prefer C0 or more control points", self.num_ctrl, 2 * self.degree,
+            )
+            self._warned_c1 = True
         return 2
 
     def _pinned_ctrl(self, prev_s: Array, vel_s: Array | None) -> list[Array]:

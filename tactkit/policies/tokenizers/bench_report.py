@@ -49,7 +49,8 @@ def render_markdown(result: BenchResult, s: BenchSettings, command: str) -> str:
         f"{s.train_traj} training / {s.test_traj} test trajectories x {s.test_chunks_per_traj} chunks; seed {s.seed}; "
         f"BEAST degree {s.degree}, 256 bins; FAST scale {s.fast_scale:g}, vocab {s.fast_vocab}; binning 256 bins.  ",
         "Errors in normalised units (training min-max -> [-1, 1]); jerk and gaps over pose dims (grippers excluded). "
-        "BEAST is sized to FAST's mean token count: N = floor(FAST tokens / D), degree min(4, N - 1).",
+        "Row `beast` is sized to FAST's mean token count: N = floor(FAST tokens / D), degree min(4, N - 1); "
+        "row `beast_half` is BEAST as typically configured, N = T / 2 (at least p + 1), degree 4.",
         "",
         "## Targets",
         "",
@@ -74,7 +75,7 @@ def render_markdown(result: BenchResult, s: BenchSettings, command: str) -> str:
                     + [f"{r[f'valid_sub{k}']:.0%} / {_f(r[f'mse_sub{k}'])}" for k in subs]
                     + [f"{_f(r['enc_us_b1'])} / {_f(r['enc_us_b256'])}", f"{_f(r['dec_us_b1'])} / {_f(r['dec_us_b256'])}"])
     out += ["## Per dataset", "", _table(header, rows), ""]
-    beast = [r for r in result.rows if r["tokenizer"] == "beast"]
+    beast = [r for r in result.rows if r["tokenizer"].startswith("beast")]
     if beast:
         out += ["## BEAST continuity (chunks chained closed-loop)", "",
                 _table(["dataset", "setting", "gap none / C0 / C1 (max)", "velocity jump none-free C0 / C1 (mean)", "MSE none / C0 / C1"],

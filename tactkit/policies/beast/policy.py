@@ -1,0 +1,108 @@
+"""BEAST at run time: ``plan`` predicts a B-spline in one forward pass, ``step`` samples it.
+
+A :class:`~tactkit.policies.interface.Plan` of this policy carries the spline itself in
+``plan.state``: ``ctrl`` (control points ``[N, A]`` in the network's normalised action
+space), ``t_chunk`` (time of the spline's start, u = 0) and ``duration`` (time of u = 1
+minus ``t_chunk``), plus the predicted ``tokens`` (discrete head). ``plan.actions`` is the
+spline sampled on the training grid, for the controller's bookkeeping; ``step(plan, t)``
+evaluates the spline at ``t`` itself, so a 500 Hz loop gets a smooth trajectory rather
+than a held chunk step. Outside the chunk the spline is clamped (holds its end points).
+
+Continuity (``beast.continuity``): the control points of the pose dimensions are pinned so
+the new spline starts where the previous plan's spline is at the new chunk's start (C0),
+and with ``c1`` also with its velocity; gripper dimensions are never pinned. The previous
+plan is the last one this policy object returned (``reset`` forgets it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.interpolate import BSpline
+
+from tactkit.policies.beast.bspline import clamped_uniform_knots
+from tactkit.policies.beast.network import BeastModel
+from tactkit.policies.inference import TorchPolicy
+from tactkit.policies.interface import Plan
+
+
+class BeastPolicy(TorchPolicy):
+    fast_key = None
+
+    def __init__(self, *args: Any, continuity: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.model: BeastModel
+        self.tokenizer = self.model.tokenizer
+        self.continuity = self.cfg.beast.continuity if continuity is None else continuity
+        if self.continuity not in ("none", "c0", "c1"):
+            raise ValueError(f"continuity must be none, c0 or c1, got {self.continuity!r}")
+        self.chunk_len = self.model.chunk_len
+        self.duration = (self.chunk_len - 1) * self.dt
+        self._prev: dict[str, Any] | None = None
+
+    def reset(self) -> None:
+        super().reset()
+        self._prev = None
+
+    # ------------------------------------------------------------------ spline helpers
+    def spline_u(self, state: dict[str, Any], t: float | np.ndarray) -> np.ndarray:
+        """Spline parameter in [0, 1] of time(s) ``t`` (clamped outside the chunk)."""
+        u = (np.asarray(t, dtype=np.float64) - state["t_chunk"]) / state["duration"]
+        return np.clip(np.atleast_1d(u), 0.0, 1.0)
+
+    def evaluate(self, state: dict[str, Any], t: float | np.ndarray) -> np.ndarray:
+        """Normalised network actions ``[len(t), A]`` of a plan's spline at times ``t``."""
+        return self.tokenizer.evaluate(state["ctrl"][None], self.spline_u(state, t))[0]
+
+    def velocity(self, state: dict[str, Any], t: float) -> np.ndarray:
+        """Derivative per control step (``dt``) of the spline at ``t`` (gripper dims: 0)."""
+        tok = self.tokenizer
+        dims = list(tok.spline_dims)
+        out = np.zeros(tok.action_dim)
+        if dims and tok.degree > 0:
+            spl = BSpline(clamped_uniform_knots(tok.num_ctrl, tok.degree), state["ctrl"][:, dims], tok.degree)
+            du = spl.derivative()(self.spline_u(state, t)[0])
+            out[dims] = du * (self.dt / state["duration"])
+        return out
+
+    def _continuity(self, t_chunk: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+        prev = self._prev
+        if self.continuity == "none" or prev is None:
+            return None, None
+        if not prev["t_chunk"] - 1e-9 <= t_chunk <= prev["t_chunk"] + prev["duration"] + 1e-9:
+            return None, None  # the previous plan does not reach this chunk's start
+        pos = self.evaluate(prev, t_chunk)
+        vel = self.velocity(prev, t_chunk)[None] if self.continuity == "c1" else None
+        return pos, vel
+
+    # ------------------------------------------------------------------ Policy
+    @torch.inference_mode()
+    def plan(self, window: dict[str, np.ndarray]) -> Plan:
+        t_obs = self.window_time(window)
+        params, tokens = self.model.predict(self.obs_batch(window))
+        t_chunk = t_obs + self.cfg.latency_steps * self.dt  # the chunk the network was trained on
+        prev_action, prev_velocity = self._continuity(t_chunk)
+        tok_np = None if tokens is None else tokens.cpu().numpy()
+        if tok_np is not None:
+            ctrl = self.tokenizer.controls_from_tokens(tok_np, prev_action, prev_velocity)[0]
+        else:
+            ctrl = self.tokenizer.unnormalize_controls(params.cpu().numpy())
+            ctrl = self.tokenizer._repin(ctrl, prev_action, prev_velocity)[0]
+        state = {"ctrl": np.ascontiguousarray(ctrl), "t_chunk": t_chunk, "duration": self.duration, "tokens": tok_np}
+        t0 = t_obs + self.latency_steps * self.dt
+        n = self.cfg.horizon - self.first_step
+        shift = self.latency_steps - self.cfg.latency_steps
+        if shift == 0:  # the training grid: exactly the tokenizer's chunk steps
+            y = self.tokenizer.evaluate(state["ctrl"][None])[0, :n]
+        else:
+            y = self.evaluate(state, t0 + np.arange(n) * self.dt)
+        self._prev = state
+        return Plan(t0=t0, dt=self.dt, actions=self.to_actions(torch.from_numpy(y)), state=state)
+
+    @torch.inference_mode()
+    def step(self, plan: Plan, t: float, fast_signal: np.ndarray | None = None) -> np.ndarray:
+        if "ctrl" not in plan.state:
+            raise ValueError("not a BEAST plan: plan.state has no spline control points ('ctrl')")
+        return self.to_actions(torch.from_numpy(self.evaluate(plan.state, t)))[0]
