@@ -78,3 +78,15 @@ def test_bench_on_recorded_store(tmp_path) -> None:
     ds = datasets[0]
     assert ds.action_dim == 8 and ds.gripper_dims == (0,)  # keys sorted: gripper_width, tcp_pose
     assert ds.test.shape[2:] == (16, 8) and len(ds.train) > 0
+
+
+def test_cli_missing_store_is_a_clear_error(tmp_path) -> None:
+    import argparse
+
+    from tactkit.cli import tokenizer as cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["tokenizer", "bench", "--quick", "--data", str(tmp_path / "nope.zarr")])
+    with pytest.raises(FileNotFoundError, match="no such store"):
+        args.func(args)

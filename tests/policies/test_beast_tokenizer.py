@@ -237,3 +237,18 @@ def test_any_substitution_decodes() -> None:
     assert res.valid.all() and np.isfinite(res.actions).all()
     short = tok.decode_batch([tokens[0], tokens[1][:-2]])
     assert list(short.valid) == [True, False] and np.isnan(short.actions[1]).all()
+
+
+def test_c1_with_few_control_points_warns(caplog) -> None:
+    rng = np.random.default_rng(11)
+    data = smooth_chunks(rng, 20, 16, 2)
+    tok = BeastTokenizer(2, 16, 5, degree=4).fit(data)
+    prev, vel = data[:, 0], np.zeros((20, 2))
+    with caplog.at_level("WARNING", logger="tactkit.policies.beast.tokenizer"):
+        tok.encode(data, prev_action=prev, prev_velocity=vel)
+    assert "can amplify errors" in caplog.text
+    caplog.clear()
+    wide = BeastTokenizer(2, 16, 8, degree=4).fit(data)
+    with caplog.at_level("WARNING", logger="tactkit.policies.beast.tokenizer"):
+        wide.encode(data, prev_action=prev, prev_velocity=vel)
+    assert "can amplify errors" not in caplog.text
