@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tactkit.config import ConfigError, find_config, from_dict, load_yaml, merge, parse_overrides
+from tactkit.policies.beast.config import BeastConfig
 
 
 @dataclass
@@ -59,6 +60,8 @@ class PolicyConfig:
     gru_hidden: int = 32
     kl_weight: float = 1e-6
     at_checkpoint: str | None = None  # LDP: the trained tokenizer's checkpoint
+    # --- BEAST policy (B-spline tokens, tactkit.policies.beast)
+    beast: BeastConfig = field(default_factory=BeastConfig)
     # --- inference
     latency_steps: int = 1  # plan step 0 = newest observation + latency_steps * dt
     # --- training

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from tactkit.policies.config import PolicyConfig
-from tactkit.policies.features import FeatureSpec, Normalizer, make_spec, range_stats
+from tactkit.policies.features import FeatureSpec, Normalizer, make_spec
 from tactkit.sensors.embedding import TactilePCA
+from tactkit.store import ReplayBuffer, compute_stats
 
 log = logging.getLogger(__name__)
 
@@ -72,36 +73,10 @@ def prepare_arrays(
     return out
 
 
-class ArrayBuffer:
-    """A replay buffer held in memory (``data[key]`` concatenated on time, ``episode_ends``)."""
-
-    def __init__(self, data: dict[str, np.ndarray], episode_ends: np.ndarray) -> None:
-        self.data = data
-        self.episode_ends = np.asarray(episode_ends, dtype=np.int64)
-        self.meta = {"episode_ends": self.episode_ends}
-
-    @property
-    def n_episodes(self) -> int:
-        return int(len(self.episode_ends))
-
-    @property
-    def n_steps(self) -> int:
-        return int(self.episode_ends[-1]) if len(self.episode_ends) else 0
-
-    def keys(self) -> list[str]:
-        return list(self.data)
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        return self.data[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.data
-
-
-def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ArrayBuffer:
+def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuffer:
     """Aligned training view of ``path`` (an episode store, aligned at ``cfg.fps``, or an
     existing replay buffer) holding ``keys``, loaded into memory."""
-    from tactkit.store import EpisodeStore, NotAStoreError, ReplayBuffer, align
+    from tactkit.store import EpisodeStore, NotAStoreError, align
 
     path = str(path)
     if not Path(path).exists() and "://" not in path:
@@ -127,12 +102,12 @@ def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ArrayBuff
     if missing:
         raise KeyError(f"{path} has no key {missing[0]!r} needed by the config; keys: {', '.join(sorted(available))}")
     data = {k: np.asarray(rb.data[k][:]) for k in keys}
-    return ArrayBuffer(data, np.asarray(rb.episode_ends[:]))
+    return ReplayBuffer(data, np.asarray(rb.episode_ends[:]), where=str(path))
 
 
 @dataclass
 class TrainingData:
-    buffer: ArrayBuffer  # prepared arrays
+    buffer: ReplayBuffer  # prepared arrays, in memory
     specs: dict[str, FeatureSpec]
     normalizer: Normalizer
     pcas: dict[str, TactilePCA]
@@ -179,8 +154,8 @@ def load_training_data(
     for k, x in arrays.items():
         if specs[k].kind != "image" and not np.isfinite(x).all():
             raise ValueError(f"{k}: training data contains NaN or Inf")
-    buffer = ArrayBuffer(arrays, raw.episode_ends)
-    stats = {k: range_stats(arrays[k]) for k, s in specs.items() if s.kind != "image"}
+    buffer = ReplayBuffer(arrays, raw.episode_ends, where=str(path))
+    stats = compute_stats(buffer, keys=[k for k, s in specs.items() if s.kind != "image"])
     fitted = Normalizer.from_stats([s for s in specs.values() if s.kind != "image"], stats)
     if normalizer is not None:  # keep the given entries, add the missing ones
         params = dict(fitted.params)

@@ -74,8 +74,17 @@ def _build_dp(cfg: PolicyConfig, codec: FeatureCodec, extra: dict[str, Any]) -> 
     return DiffusionPolicyModel(cfg, codec)
 
 
+def _build_beast(cfg: PolicyConfig, codec: FeatureCodec, extra: dict[str, Any]) -> nn.Module:
+    from tactkit.policies.beast.network import BeastModel
+
+    return BeastModel(cfg, codec)
+
+
 register_kind(PolicyKind("at", _build_at, None, "asymmetric tokenizer (RDP stage 1, fast decoder)"))
 register_kind(
     PolicyKind("ldp", _build_ldp, "tactkit.policies.rdp.policy:ReactiveDiffusionPolicy", "latent diffusion (RDP stage 2)")
 )
 register_kind(PolicyKind("dp", _build_dp, "tactkit.policies.diffusion.policy:DiffusionPolicy", "Diffusion Policy baseline"))
+register_kind(
+    PolicyKind("beast", _build_beast, "tactkit.policies.beast.policy:BeastPolicy", "BEAST (B-spline tokens, one pass)")
+)

@@ -158,12 +158,6 @@ class Normalizer:
         return cls.from_state_dict(load_file(str(path)))
 
 
-def range_stats(x: np.ndarray) -> dict[str, np.ndarray]:
-    """``min``/``max`` over the first axis of ``x`` (``[N, ...]`` -> flattened features)."""
-    flat = np.asarray(x, dtype=np.float64).reshape(x.shape[0], -1)
-    return {"min": flat.min(0), "max": flat.max(0)}
-
-
 class FeatureCodec:
     """Specs of every key a policy uses plus the normaliser: batch tensors <-> network tensors.
 

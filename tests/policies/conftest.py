@@ -2,7 +2,7 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     # The CI machine's 2 cores are shared; intra-op threads then spin against each other
     # (a 10x slowdown measured on tiny models). One thread keeps these tests predictable.

@@ -1,12 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from policy_helpers import make_batch, make_codec
 
 from tactkit.policies.ema import EMA
 from tactkit.policies.features import Normalizer, make_spec
 from tactkit.policies.networks import ConditionalUnet1D, ObservationEncoder, ResNet18GN, crop_images
-
-from .helpers import make_batch, make_codec
 
 
 def test_unet_shapes_and_conditioning():

@@ -1,9 +1,8 @@
 import pytest
 import torch
+from policy_helpers import make_batch, make_codec
 
 from tactkit.policies.rdp.tokenizer import AsymmetricTokenizer
-
-from .helpers import make_batch, make_codec
 
 ACTIONS = ["action.tcp_pose", "action.gripper_width"]
 FAST = ["observation.tactile.left.marker_offset"]
