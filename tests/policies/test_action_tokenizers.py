@@ -81,3 +81,19 @@ def test_baselines_reject_bad_input() -> None:
         FastTokenizer(7, 10).fit(bad)
     with pytest.raises(RuntimeError, match="not fitted"):
         FastTokenizer(7, 10).encode_batch(chunks(4, 2, 10, 7))
+
+
+def test_constant_dimension_is_centred_not_blown_up() -> None:
+    from tactkit.policies.tokenizers import MinMaxNormalizer
+
+    data = chunks(5, 50, 10, 3)
+    data[..., 1] = 1.0  # e.g. the w of a constant quaternion
+    norm = MinMaxNormalizer.fit(data)
+    np.testing.assert_allclose(norm.normalize(data)[..., 1], 0.0)
+    nudged = data.copy()
+    nudged[..., 1] += 1e-9  # round-off stays round-off (scale 1), not a full-range error
+    np.testing.assert_allclose(norm.normalize(nudged)[..., 1], 1e-9, atol=1e-12)
+    np.testing.assert_allclose(norm.unnormalize(norm.normalize(data)), data, atol=1e-12)
+    tok = FastTokenizer(3, 10).fit(data)
+    res = tok.decode_batch(tok.encode_batch(data))
+    assert res.valid.all() and np.abs(res.actions[..., 1] - 1.0).max() < 0.05

@@ -68,16 +68,19 @@ def check_chunks(actions: np.ndarray, action_dim: int, chunk_len: int, name: str
 
 
 class MinMaxNormalizer:
-    """Per-dimension affine map of the training range ``[min, max]`` onto ``[-1, 1]``."""
+    """Per-dimension affine map of the training range ``[min, max]`` onto ``[-1, 1]``.
 
-    def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
+    A (near-)constant dimension, range below ``range_eps``, is only centred (scale 1), as
+    diffusion_policy's normaliser does, so round-off is not blown up into large errors.
+    """
+
+    def __init__(self, low: np.ndarray, high: np.ndarray, range_eps: float = 1e-4) -> None:
         low = np.asarray(low, dtype=np.float64)
         high = np.asarray(high, dtype=np.float64)
-        width = high - low
-        # a constant dimension maps to 0 instead of dividing by zero
-        tiny = 1e-8 * np.maximum(1.0, np.abs(low))
-        pad = np.where(width < tiny, 0.5 * tiny, 0.0)
-        self.low, self.high = low - pad, high + pad
+        mid = 0.5 * (low + high)
+        narrow = (high - low) < range_eps
+        self.low = np.where(narrow, mid - 1.0, low)
+        self.high = np.where(narrow, mid + 1.0, high)
 
     @classmethod
     def fit(cls, actions: np.ndarray) -> MinMaxNormalizer:
