@@ -29,7 +29,6 @@ from tactkit.real.robot import ROBOTS, ArmCommand, ArmState, Robot, RobotCommand
 from tactkit.sim.geometry import (
     DOWN,
     quat_normalize,
-    quat_to_matrix,
     wxyz_to_xyzw,
     xyzw_to_wxyz,
 )
@@ -144,7 +143,8 @@ class _Arm:
             p.changeDynamics(self.body, j, linearDamping=0, angularDamping=0, physicsClientId=c)
         # Gravity compensation of the sensor reading: mass and COM of everything past the sensor.
         self.payload = [self.hand] + self.tool_links
-        self.payload_mass = sum(p.getDynamicsInfo(self.body, j, physicsClientId=c)[0] for j in self.payload)
+        self.payload_masses = np.array([p.getDynamicsInfo(self.body, j, physicsClientId=c)[0] for j in self.payload])
+        self.payload_mass = float(self.payload_masses.sum())
         g = cfg.gains
         self.kp = np.array(g.stiffness[:3])
         self.kr = np.array(g.stiffness[3:])
@@ -266,28 +266,26 @@ class _Arm:
             return np.zeros(6)
         c = self.client
         reading = self.ft_filt if filtered else self.ft_raw
-        hs = p.getLinkState(self.body, self.hand, computeForwardKinematics=1, physicsClientId=c)
-        r_hand = quat_to_matrix(xyzw_to_wxyz(hs[5]))
+        states = p.getLinkStates(self.body, self.payload + [self.tcp], computeForwardKinematics=1,
+                                 physicsClientId=c)
+        hs = states[0]
+        r_hand = np.array(p.getMatrixFromQuaternion(hs[5])).reshape(3, 3)
         p_joint = np.array(hs[4])
         # PyBullet reports the force the parent exerts on the child link (the hand) in the
         # hand's frame, torque about the joint origin.
         f_sup = r_hand @ reading[:3]
         t_sup = r_hand @ reading[3:]
-        g = np.array([0.0, 0.0, -9.81]) * self.payload_mass
-        com = self._payload_com()
+        g = np.array([0.0, 0.0, -9.81 * self.payload_mass])
+        com = self.payload_masses @ np.array([st[0] for st in states[:-1]]) / self.payload_mass
         # Static balance of the payload: f_sup + f_ext + g = 0 (torques about the joint).
         f_ext = -(f_sup + g)
-        t_ext_joint = -(t_sup + np.cross(com - p_joint, g))
-        p_tcp = np.array(p.getLinkState(self.body, self.tcp, physicsClientId=c)[4])
-        t_ext_tcp = t_ext_joint - np.cross(p_tcp - p_joint, f_ext)
+        t_ext_joint = -(t_sup + _cross(com - p_joint, g))
+        t_ext_tcp = t_ext_joint - _cross(np.array(states[-1][4]) - p_joint, f_ext)
         return np.concatenate([f_ext, t_ext_tcp])
 
-    def _payload_com(self) -> np.ndarray:
-        total = np.zeros(3)
-        for j in self.payload:
-            m = p.getDynamicsInfo(self.body, j, physicsClientId=self.client)[0]
-            total += m * np.array(p.getLinkState(self.body, j, physicsClientId=self.client)[0])
-        return total / self.payload_mass
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
 _PANDA_LINKS = {f"panda_link{i}" for i in range(9)} | {"panda_hand"}

@@ -59,7 +59,12 @@ def contact_force_on(world: SimWorld, body: int, link: int | None = None, other:
         kw["linkIndexA"] = link
     if other is not None:
         kw["bodyB"] = other
-    total = np.zeros(3)
+    # Plain floats: ~10x cheaper than small numpy ops, and the same IEEE operations in the
+    # same order (bit-identical results).
+    tx = ty = tz = 0.0
     for cp in p.getContactPoints(**kw):
-        total += np.multiply(cp[7], cp[9]) - np.multiply(cp[11], cp[10]) - np.multiply(cp[13], cp[12])
-    return total
+        n, fn, d1, f1, d2, f2 = cp[7], cp[9], cp[11], cp[10], cp[13], cp[12]
+        tx += n[0] * fn - d1[0] * f1 - d2[0] * f2
+        ty += n[1] * fn - d1[1] * f1 - d2[1] * f2
+        tz += n[2] * fn - d1[2] * f1 - d2[2] * f2
+    return np.array([tx, ty, tz])
