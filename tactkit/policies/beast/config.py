@@ -28,20 +28,31 @@ class BeastConfig:
     n_heads: int = 4
     ff_mult: int = 4
     dropout: float = 0.0
-    label_smoothing: float = 0.0  # discrete head
+    label_smoothing: float = 0.0  # discrete head: uniform smoothing of the targets
+    #: discrete head: spread each target over its neighbouring bins with a Gaussian of this
+    #: width (in bins), so near misses cost less than far ones; 0 = one-hot targets (BEAST)
+    label_sigma: float = 2.0
 
     def __post_init__(self) -> None:
         if self.degree < 0:
             raise ConfigError(f"beast.degree must be >= 0, got {self.degree}")
         if self.num_ctrl < max(2, self.degree + 1):
-            raise ConfigError(f"beast.num_ctrl must be >= max(2, degree + 1) = {max(2, self.degree + 1)}, got {self.num_ctrl}")
+            raise ConfigError(
+                f"beast.num_ctrl must be >= max(2, degree + 1) = {max(2, self.degree + 1)}, got {self.num_ctrl}"
+            )
         if self.bins < 2:
             raise ConfigError(f"beast.bins must be >= 2, got {self.bins}")
         if self.d_model % self.n_heads:
-            raise ConfigError(f"beast.d_model ({self.d_model}) must be a multiple of beast.n_heads ({self.n_heads})")
+            raise ConfigError(
+                f"beast.d_model ({self.d_model}) must be a multiple of beast.n_heads ({self.n_heads})"
+            )
         if self.n_layers < 1:
             raise ConfigError(f"beast.n_layers must be >= 1, got {self.n_layers}")
         if self.continuity == "c1" and (self.degree < 1 or self.num_ctrl < 3):
             raise ConfigError("beast.continuity=c1 needs degree >= 1 and num_ctrl >= 3")
+        if self.label_sigma < 0:
+            raise ConfigError(f"beast.label_sigma must be >= 0, got {self.label_sigma}")
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"beast.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise ConfigError(
+                f"beast.label_smoothing must be in [0, 1), got {self.label_smoothing}"
+            )

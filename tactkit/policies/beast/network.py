@@ -59,7 +59,12 @@ class BeastModel(nn.Module):
                 f"{cfg.latency_steps} = {self.chunk_len} steps) must have at least beast.num_ctrl = {bc.num_ctrl} steps"
             )
         self.tokenizer = BeastTokenizer(
-            self.action_dim, self.chunk_len, bc.num_ctrl, bc.degree, gripper_dims(codec, cfg.action_keys), bc.bins
+            self.action_dim,
+            self.chunk_len,
+            bc.num_ctrl,
+            bc.degree,
+            gripper_dims(codec, cfg.action_keys),
+            bc.bins,
         )
         n, a = bc.num_ctrl, self.action_dim
         self.register_buffer("ctrl_low", torch.full((n, a), float("nan"), dtype=torch.float64))
@@ -67,7 +72,12 @@ class BeastModel(nn.Module):
         self.register_load_state_dict_post_hook(lambda module, _: module._sync_tokenizer())
 
         self.obs_encoder = ObservationEncoder(
-            codec, cfg.obs_keys, cfg.n_obs_steps, tuple(cfg.crop_shape), cfg.resnet_width, cfg.image_feature_dim
+            codec,
+            cfg.obs_keys,
+            cfg.n_obs_steps,
+            tuple(cfg.crop_shape),
+            cfg.resnet_width,
+            cfg.image_feature_dim,
         )
         d = bc.d_model
         self.obs_proj = nn.Linear(self.obs_encoder.step_dim, d)
@@ -75,7 +85,13 @@ class BeastModel(nn.Module):
         self.ctrl_emb = nn.Parameter(torch.randn(n, d) * 0.02)  # which control point
         self.dim_emb = nn.Parameter(torch.randn(a, d) * 0.02)  # which action dimension
         layer = nn.TransformerEncoderLayer(
-            d, bc.n_heads, d * bc.ff_mult, bc.dropout, activation="gelu", batch_first=True, norm_first=True
+            d,
+            bc.n_heads,
+            d * bc.ff_mult,
+            bc.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         # no attention mask: every slot sees every observation token and every other slot
         self.transformer = nn.TransformerEncoder(layer, bc.n_layers, enable_nested_tensor=False)
@@ -91,7 +107,9 @@ class BeastModel(nn.Module):
         """Normalised network actions of the planned chunk ``[B, chunk_len, A]`` (float64)."""
         y = self.codec.encode(batch, list(self.cfg.action_keys))
         if y.shape[1] < self.cfg.horizon:
-            raise ValueError(f"action window has {y.shape[1]} steps, BEAST needs the horizon {self.cfg.horizon}")
+            raise ValueError(
+                f"action window has {y.shape[1]} steps, BEAST needs the horizon {self.cfg.horizon}"
+            )
         return y[:, self.chunk_start : self.cfg.horizon].double()
 
     @torch.no_grad()
@@ -109,7 +127,11 @@ class BeastModel(nn.Module):
         first step (``latent_stat_samples`` windows): here, the tokenizer's bounds."""
         chunks = torch.cat([self.action_chunks(b) for b in batches])
         self.fit_tokenizer(chunks)
-        log.info("BEAST tokenizer fitted on %d training chunks (%d tokens each)", chunks.shape[0], self.num_slots)
+        log.info(
+            "BEAST tokenizer fitted on %d training chunks (%d tokens each)",
+            chunks.shape[0],
+            self.num_slots,
+        )
 
     def _sync_tokenizer(self) -> None:
         low = self.ctrl_low.detach().cpu().numpy()
@@ -122,7 +144,9 @@ class BeastModel(nn.Module):
 
     def _require_fitted(self) -> None:
         if not self.tokenizer.fitted:
-            raise RuntimeError("the BEAST tokenizer is not fitted: call fit_tokenizer(chunks) (the training loop does)")
+            raise RuntimeError(
+                "the BEAST tokenizer is not fitted: call fit_tokenizer(chunks) (the training loop does)"
+            )
 
     # ------------------------------------------------------------------ network
     def slot_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -131,7 +155,9 @@ class BeastModel(nn.Module):
         cond = self.obs_encoder(batch)  # [B, To * step_dim]
         b = cond.shape[0]
         obs = self.obs_proj(cond.reshape(b, self.cfg.n_obs_steps, -1)) + self.obs_pos
-        slots = (self.ctrl_emb[:, None, :] + self.dim_emb[None, :, :]).reshape(1, self.num_slots, -1)
+        slots = (self.ctrl_emb[:, None, :] + self.dim_emb[None, :, :]).reshape(
+            1, self.num_slots, -1
+        )
         h = self.transformer(torch.cat([obs, slots.expand(b, -1, -1)], dim=1))
         out = self.head(self.norm(h[:, obs.shape[1] :]))
         return out if self.cfg.beast.head == "discrete" else out[..., 0]
@@ -145,14 +171,30 @@ class BeastModel(nn.Module):
         out = self.slot_outputs(batch)
         if self.cfg.beast.head == "discrete":
             target = self.tokenizer.encode(chunks)  # [B, N * A] long
-            loss = nn.functional.cross_entropy(
-                out.reshape(-1, out.shape[-1]), target.reshape(-1), label_smoothing=self.cfg.beast.label_smoothing
-            )
+            logits = out.reshape(-1, out.shape[-1])
+            if self.cfg.beast.label_sigma > 0:
+                loss = nn.functional.cross_entropy(
+                    logits,
+                    self._soft_targets(target.reshape(-1)),
+                    label_smoothing=self.cfg.beast.label_smoothing,
+                )
+            else:
+                loss = nn.functional.cross_entropy(
+                    logits, target.reshape(-1), label_smoothing=self.cfg.beast.label_smoothing
+                )
             acc = (out.argmax(-1) == target).float().mean()
             return loss, {"token_acc": float(acc)}
         target = self.tokenizer.encode_continuous(chunks).reshape(chunks.shape[0], -1).float()
         loss = nn.functional.mse_loss(out, target)
-        return loss, {"ctrl_l1": float((out - target).abs().mean())}
+        return loss, {"ctrl_l1": float((out.detach() - target).abs().mean())}
+
+    def _soft_targets(self, target: torch.Tensor) -> torch.Tensor:
+        """Gaussian over the bins around each target token (rows sum to one)."""
+        bins = torch.arange(self.tokenizer.bins, device=target.device, dtype=torch.float32)
+        w = torch.exp(
+            -0.5 * ((bins[None, :] - target[:, None].float()) / self.cfg.beast.label_sigma) ** 2
+        )
+        return w / w.sum(-1, keepdim=True)
 
     @torch.no_grad()
     def predict(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:

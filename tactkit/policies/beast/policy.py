@@ -62,7 +62,9 @@ class BeastPolicy(TorchPolicy):
         dims = list(tok.spline_dims)
         out = np.zeros(tok.action_dim)
         if dims and tok.degree > 0:
-            spl = BSpline(clamped_uniform_knots(tok.num_ctrl, tok.degree), state["ctrl"][:, dims], tok.degree)
+            spl = BSpline(
+                clamped_uniform_knots(tok.num_ctrl, tok.degree), state["ctrl"][:, dims], tok.degree
+            )
             du = spl.derivative()(self.spline_u(state, t)[0])
             out[dims] = du * (self.dt / state["duration"])
         return out
@@ -90,7 +92,12 @@ class BeastPolicy(TorchPolicy):
         else:
             ctrl = self.tokenizer.unnormalize_controls(params.cpu().numpy())
             ctrl = self.tokenizer._repin(ctrl, prev_action, prev_velocity)[0]
-        state = {"ctrl": np.ascontiguousarray(ctrl), "t_chunk": t_chunk, "duration": self.duration, "tokens": tok_np}
+        state = {
+            "ctrl": np.ascontiguousarray(ctrl),
+            "t_chunk": t_chunk,
+            "duration": self.duration,
+            "tokens": tok_np,
+        }
         t0 = t_obs + self.latency_steps * self.dt
         n = self.cfg.horizon - self.first_step
         shift = self.latency_steps - self.cfg.latency_steps

@@ -1,0 +1,203 @@
+"""BEAST policy end to end on a tiny store: training through the shared loop (CLI and API),
+overfitting, checkpoint round trip, plan = tokenizer decode, continuity across plans."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tactkit.cli.main import main as cli_main
+from tactkit.policies.beast.policy import BeastPolicy
+from tactkit.policies.checkpoint import load_checkpoint
+from tactkit.policies.inference import load_policy
+from tactkit.policies.pipeline import train
+
+STATE = "observation.state.tcp_pose"
+
+
+def make_store(path: Path, episodes: int = 2, seconds: float = 2.0) -> None:
+    """State-only demos: the arm follows a smooth path, the action is the pose 1/24 s ahead."""
+    from tactkit.store import POSE_NAMES, EpisodeStore, StreamSpec
+
+    def pose(t: np.ndarray, phase: float) -> np.ndarray:
+        yaw = 0.3 * np.sin(0.5 * t + phase)
+        xyz = [0.4 + 0.1 * np.sin(t + phase), 0.1 * np.cos(0.7 * t + phase), 0.2 + 0.02 * t]
+        quat = [np.cos(yaw / 2), 0 * t, 0 * t, np.sin(yaw / 2)]
+        return np.stack(xyz + quat, -1)
+
+    streams = {
+        STATE: StreamSpec("float64", (7,), 100.0, "m", POSE_NAMES),
+        "observation.state.gripper_width": StreamSpec("float32", (1,), 100.0, "m"),
+        "action.tcp_pose": StreamSpec("float64", (7,), 100.0, "m", POSE_NAMES),
+        "action.gripper_width": StreamSpec("float32", (1,), 100.0, "m"),
+    }
+    store = EpisodeStore.create(str(path), streams)
+    t = np.arange(0, seconds, 0.01)
+    for e in range(episodes):
+        grip = (0.04 + 0.02 * (t > seconds / 2)).astype(np.float32)[:, None]
+        with store.begin_episode(task="synthetic") as rec:
+            rec.append_many(STATE, t, pose(t, 0.8 * e))
+            rec.append_many("action.tcp_pose", t, pose(t + 1 / 24, 0.8 * e))
+            rec.append_many("observation.state.gripper_width", t, grip)
+            rec.append_many("action.gripper_width", t, grip)
+
+
+# state observations and a small transformer: trains in seconds on one busy core
+TINY = [
+    "size=tiny", f"obs_keys=[{STATE},observation.state.gripper_width]", "batch_size=16", "warmup_steps=10",
+    "ema_decay=0.9", "lr=3e-3", "log_every=1", "beast.d_model=32", "beast.n_layers=2", "beast.n_heads=2",
+    "beast.num_ctrl=6",
+]  # fmt: skip
+DISCRETE_STEPS, CONT_STEPS = 300, 150
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("beast")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures run before the per-test one-thread fixture
+    store = root / "store.zarr"
+    make_store(store)
+    rc = cli_main(["train", "beast", "--data", str(store), "--out", str(root / "discrete"), *TINY,
+                   f"num_steps={DISCRETE_STEPS}", "--no-progress"])  # fmt: skip
+    assert rc == 0
+    train("beast", store, [*TINY, f"num_steps={CONT_STEPS}", "beast.head=continuous", "beast.continuity=c1"],
+          root / "continuous", progress=False)  # fmt: skip
+    torch.set_num_threads(threads)
+    return {"store": store, "discrete": root / "discrete", "continuous": root / "continuous"}
+
+
+@pytest.fixture(scope="module")
+def aligned(runs):
+    from tactkit.store import EpisodeStore, align
+
+    return align(EpisodeStore.open(str(runs["store"])), fps=24.0)
+
+
+def _window(rb, i0: int) -> dict[str, np.ndarray]:
+    w = {k: np.asarray(rb.data[k][i0 : i0 + 2]) for k in rb.data if k.startswith("observation.")}
+    w["timestamp"] = np.asarray(rb.data["timestamp"][i0 : i0 + 2])
+    return w
+
+
+def test_training_overfits_the_tiny_store(runs, aligned):
+    d = _metrics(runs["discrete"])
+    assert len(d) == DISCRETE_STEPS
+    # cross-entropy over 256 bins starts near ln(256) = 5.5
+    assert np.mean([r["loss"] for r in d[:5]]) > 5.0 and np.mean([r["loss"] for r in d[-20:]]) < 3.7
+    assert (
+        np.mean([r["token_acc"] for r in d[:5]]) < 0.05
+        and np.mean([r["token_acc"] for r in d[-20:]]) > 0.1
+    )
+    c = _metrics(runs["continuous"])
+    assert np.mean([r["loss"] for r in c[-20:]]) < 0.3 * np.mean([r["loss"] for r in c[:5]])
+    # the plans reproduce the demonstrated future poses (metres) far better than holding still
+    end = int(aligned.episode_ends[0])
+    for kind in ("discrete", "continuous"):
+        policy = load_policy(runs[kind], continuity="none")
+        errs, hold = [], []
+        for i0 in range(0, end - 16, 5):
+            plan = policy.plan(_window(aligned, i0))
+            truth = np.asarray(aligned.data["action.tcp_pose"][i0 + 2 : i0 + 16])[:, :3]
+            errs.append(np.abs(plan.actions[:, :3] - truth).mean())
+            hold.append(np.abs(truth - np.asarray(aligned.data[STATE][i0 + 1, :3])).mean())
+        assert np.mean(errs) < 0.008 and np.mean(errs) < 0.6 * np.mean(hold), (
+            kind,
+            np.mean(errs),
+            np.mean(hold),
+        )
+
+
+def test_checkpoint_round_trip_gives_identical_plans(runs, aligned, tmp_path):
+    from tactkit.policies.checkpoint import save_checkpoint
+
+    ck = load_checkpoint(runs["discrete"])
+    names = {p.relative_to(ck.path).as_posix() for p in ck.path.rglob("*") if p.is_file()}
+    assert names == {
+        "config.json",
+        "model.safetensors",
+        "normalizer.safetensors",
+    }  # no pickle anywhere
+    assert np.isfinite(ck.model.tokenizer.low).all() and ck.model.tokenizer.bins == 256
+    save_checkpoint(tmp_path / "copy", ck.cfg, ck.model, ck.codec, ck.pcas, ck.extra, ck.step)
+    a, b = load_policy(runs["discrete"]), load_policy(tmp_path / "copy")
+    np.testing.assert_array_equal(a.tokenizer.low, b.tokenizer.low)
+    np.testing.assert_array_equal(a.tokenizer.high, b.tokenizer.high)
+    for i0 in (0, 7, 20):
+        pa, pb = a.plan(_window(aligned, i0)), b.plan(_window(aligned, i0))
+        np.testing.assert_array_equal(pa.state["tokens"], pb.state["tokens"])
+        np.testing.assert_array_equal(pa.actions, pb.actions)
+        np.testing.assert_array_equal(a.step(pa, pa.t0 + 0.123), b.step(pb, pb.t0 + 0.123))
+
+
+@pytest.mark.parametrize("continuity", ["none", "c0"])
+def test_plan_sampled_at_chunk_steps_equals_tokenizer_decode(runs, aligned, continuity):
+    policy: BeastPolicy = load_policy(runs["discrete"], continuity=continuity)
+    tok = policy.tokenizer
+    prev = None
+    for i0 in (3, 6):  # the second plan is pinned to the first (c0)
+        plan = policy.plan(_window(aligned, i0))
+        st = plan.state
+        prev_action = (
+            policy.evaluate(prev, st["t_chunk"])
+            if (prev is not None and continuity == "c0")
+            else None
+        )
+        decoded = tok.decode(st["tokens"], prev_action=prev_action)[
+            0
+        ]  # [chunk_len, A], network units
+        expected = policy.to_actions(torch.from_numpy(decoded))
+        assert plan.horizon == tok.chunk_len == 14 and plan.t0 == pytest.approx(st["t_chunk"])
+        np.testing.assert_array_equal(plan.actions, expected)
+        for i in range(plan.horizon):  # step() at the chunk's step times samples the same spline
+            np.testing.assert_allclose(
+                policy.step(plan, plan.t0 + i * plan.dt), expected[i], atol=1e-9
+            )
+        # between steps the spline moves smoothly (not a held step) and holds after the end
+        mid = policy.step(plan, plan.t0 + 2.5 * plan.dt)
+        assert not np.allclose(mid[:3], expected[2, :3]) and not np.allclose(
+            mid[:3], expected[3, :3]
+        )
+        np.testing.assert_allclose(policy.step(plan, plan.t_end + 1.0), expected[-1], atol=1e-9)
+        prev = st
+
+
+@pytest.mark.parametrize(
+    "kind,continuity", [("discrete", "none"), ("discrete", "c0"), ("continuous", "c1")]
+)
+def test_continuity_across_consecutive_plans(runs, aligned, kind, continuity):
+    policy: BeastPolicy = load_policy(runs[kind], continuity=continuity)
+    spline = list(policy.tokenizer.spline_dims)
+    gaps, vel_gaps = [], []
+    prev = policy.plan(_window(aligned, 2))
+    for i0 in range(4, 30, 3):  # a new plan every 3 control steps, inside the previous chunk
+        plan = policy.plan(_window(aligned, i0))
+        t = plan.state["t_chunk"]
+        gaps.append(
+            np.abs(policy.evaluate(plan.state, t) - policy.evaluate(prev.state, t))[0, spline].max()
+        )
+        vel_gaps.append(
+            np.abs(policy.velocity(plan.state, t) - policy.velocity(prev.state, t))[spline].max()
+        )
+        # dataset units: the pose commanded just before and at the switch agree (C0)
+        if continuity != "none":
+            np.testing.assert_allclose(
+                policy.step(plan, t)[:7], policy.step(prev, t)[:7], atol=1e-9
+            )
+        prev = plan
+    if continuity == "none":
+        assert max(gaps) > 1e-3  # without pinning consecutive predictions do not meet exactly
+    else:
+        assert max(gaps) < 1e-12
+    if continuity == "c1":
+        assert max(vel_gaps) < 1e-9
+    policy.reset()  # forgets the previous plan: the next one is free again
+    assert policy._prev is None
