@@ -92,7 +92,7 @@ def run(n: int, seed: int, keys: str, valid_only: bool = False) -> dict:
     time.sleep(0.3)
     t0 = time.monotonic()
     send_all(bridge.endpoints["upstream"], msgs, curve=curve)
-    ok = wait_until(lambda: bridge.rejects.total == sum(expected.values()) and bridge.stats.heartbeats == n_valid, 600.0,
+    ok = wait_until(lambda: bridge.rejects.total == sum(expected.values()) and bridge.stats.heartbeats == n_valid, 180.0,
                     poll=0.01)
     elapsed = time.monotonic() - t0
     time.sleep(0.2)

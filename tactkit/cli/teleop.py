@@ -70,7 +70,11 @@ def _teleop(args: argparse.Namespace) -> int:
     session = TeleopSession(args.robot, config, record=args.record, task=args.task, seed=args.seed,
                             realtime_factor=args.realtime_factor, quest=args.quest)
     stop = threading.Event()
-    session.start()
+    try:
+        session.start()
+    except BaseException:
+        session.stop()
+        raise
     b = session.bridge
     print(f"teleop: upstream {b.endpoints['upstream']}  feedback {b.endpoints['feedback']}  "
           f"CURVE {'on' if config.bridge.keys else 'off'}" +
@@ -103,9 +107,12 @@ def _teleop(args: argparse.Namespace) -> int:
         if tty:
             print(file=sys.stderr)
     lat = sorted(b.stats.latency)
-    p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3) if lat else (lambda q: float("nan"))
+    timing = ""
+    if lat:
+        p50, p99 = (lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3 for q in (0.5, 0.99))
+        timing = f", receive->command p50 {p50:.2f} ms p99 {p99:.2f} ms"
     rec = session.recorder
-    print(f"teleop: {b.stats.commands_sent} commands, pose->command p50 {p(0.5):.2f} ms p99 {p(0.99):.2f} ms, "
+    print(f"teleop: {b.stats.commands_sent} commands{timing}, "
           f"rejected {b.rejects.total} {b.rejects.as_dict() if b.rejects.total else ''}".rstrip())
     if rec is not None:
         print(f"teleop: {rec.episodes} episodes in {args.record} ({rec.discarded} discarded, {rec.dropped} dropped samples)")
