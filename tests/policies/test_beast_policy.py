@@ -201,3 +201,15 @@ def test_continuity_across_consecutive_plans(runs, aligned, kind, continuity):
         assert max(vel_gaps) < 1e-9
     policy.reset()  # forgets the previous plan: the next one is free again
     assert policy._prev is None
+
+
+def test_numpy_step_decode_matches_the_torch_codec(runs):
+    policy: BeastPolicy = load_policy(runs["discrete"])
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(300, policy.tokenizer.action_dim))
+    y[:50, 3:9] = rng.normal(size=(50, 6)) * 1e-3  # near-degenerate 6-D rotations
+    y[50:60, 3:9] = [[-1, 0, 0, 0, -1, 0]] * 10  # 180-degree turn: the w branch is not the largest
+    expected = policy.to_actions(torch.from_numpy(y))
+    np.testing.assert_allclose(policy.actions_np(y), expected, atol=1e-12)
+    one = np.concatenate([policy.actions_np(y[i : i + 1]) for i in range(len(y))])
+    np.testing.assert_allclose(one, expected, atol=1e-12)
