@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--video", action="store_true", help="write an MP4 of the external camera per episode (needs --out)")
     p.add_argument("--out", default=None, help="directory for results.json and videos")
     p.add_argument("--device", default="cpu", help="torch device for the policies")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: lockstep inference of small nets)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="controller settings (configs/robot/sim.yaml), or task.FIELD=VALUE for the task")
     p.set_defaults(func=_eval)
@@ -83,6 +84,9 @@ def _eval(args: argparse.Namespace) -> int:
     ctrl_over = [o for o in args.overrides if not o.startswith("task.")]
     modes = perturb_modes(args.perturb)
     policies = _parse_policies(args.policy)
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     out = Path(args.out) if args.out else None
     rows = {}
     all_results = {}
