@@ -103,6 +103,7 @@ _BUTTONS = {"upper": P.BUTTON_UPPER, "lower": P.BUTTON_LOWER, "thumbstick": P.BU
 
 @dataclass
 class BridgeStats:
+    drains: int = 0  # loop iterations that handled upstream messages (incremented when done)
     poses_received: int = 0  # accepted pose messages
     poses_applied: int = 0  # poses of the active operator given to the retargeter
     poses_superseded: int = 0  # poses whose command lost to a newer pose in the same drain
@@ -304,6 +305,7 @@ class TeleopBridge:
                 self._handle_control(ident, msg)
         if newest is not None and newest[0] is not None:
             self._send(newest[0], state, newest[1], newest[2])
+        self.stats.drains += 1
 
     def _validate(self, ident: bytes, data: bytes) -> P.Upstream | None:
         try:

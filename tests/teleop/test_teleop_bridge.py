@@ -55,11 +55,12 @@ class Operator:
 
     def send(self, sync=True, **hand_kw):
         self.t += 0.01
-        seen = self.bridge.stats.poses_received + self.bridge.stats.ignored_other_operator
+        st = self.bridge.stats
+        seen, drains = st.poses_received + st.ignored_other_operator, st.drains
         self.c.send_pose(self.t, _head(), None, hand(**hand_kw))
-        if sync:
-            assert wait_until(lambda: self.bridge.stats.poses_received
-                              + self.bridge.stats.ignored_other_operator > seen, 2.0)
+        if sync:  # handled, and its drain finished (so the next pose is not merged into it)
+            assert wait_until(lambda: st.poses_received + st.ignored_other_operator > seen
+                              and st.drains > drains, 2.0)
 
 
 def test_pose_drives_robot_through_safety(rig):

@@ -48,11 +48,12 @@ def test_fuzz_5000_exact_counters_no_commands():
         th.join()
     # the bridge still works for its operator after the attack
     t = 100.0
+    st = bridge.stats
     for grip, x in ((0.0, 0.0), (1.0, 0.0), (1.0, 0.01)):
         t += 0.01
-        seen = bridge.stats.poses_received
+        seen, drains = st.poses_received, st.drains
         operator.send_pose(t, P.Pose(pos=(0, 0, 1.6), quat=(1, 0, 0, 0)), None, hand(grip=grip, pos=(x, 0, 0)))
-        assert wait_until(lambda s=seen: bridge.stats.poses_received > s, 2.0)
+        assert wait_until(lambda s=seen, d=drains, st=st: st.poses_received > s and st.drains > d, 2.0)
     assert wait_until(lambda: len(robot.received) >= 2, 2.0), (bridge.stats, bridge.rejects.as_dict())
     operator.close()
     bridge.stop()

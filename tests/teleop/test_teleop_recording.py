@@ -33,9 +33,10 @@ def test_buttons_drive_episodes_and_streams_are_recorded(tmp_path):
 
     def send(grip=0.0, x=0.0, buttons=0):
         t[0] += 0.01
-        seen = bridge.stats.poses_received
+        st = bridge.stats
+        seen, drains = st.poses_received, st.drains
         c.send_pose(t[0], P.Pose(pos=(0, 0, 1.6), quat=(1, 0, 0, 0)), None, hand(grip=grip, pos=(x, 0, 0), buttons=buttons))
-        assert wait_until(lambda: bridge.stats.poses_received > seen, 2.0)
+        assert wait_until(lambda: st.poses_received > seen and st.drains > drains, 2.0)
 
     try:
         send()
