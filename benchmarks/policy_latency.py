@@ -65,7 +65,11 @@ def build_policies(size: str, root: Path, train_steps: int) -> tuple:
     obs = "obs_keys=[observation.images.wrist,observation.state.tcp_pose,observation.state.gripper_width,observation.tactile.left.marker_offset]"
     train("rdp", store, [*common, obs], root / "rdp", progress=False)
     train("dp", store, [*common, obs], root / "dp", progress=False, config="dp_tactile")
-    return load_policy(root / "rdp"), load_policy(root / "dp"), store
+    dp = load_policy(root / "dp")
+    # the latent policy with the Diffusion Policy's own U-Net depth, for a like-for-like figure
+    same = f"latent_down_dims=[{','.join(map(str, dp.cfg.down_dims))}]"
+    train("ldp", store, [*common, obs, same, f"at_checkpoint={root / 'rdp' / 'at' / 'checkpoint'}"], root / "ldp_same", progress=False)
+    return load_policy(root / "rdp"), dp, load_policy(root / "ldp_same"), store
 
 
 def main() -> None:
@@ -79,7 +83,7 @@ def main() -> None:
     from tactkit.store import EpisodeStore, align
 
     with tempfile.TemporaryDirectory() as tmp:
-        rdp, dp, store = build_policies(args.size, Path(tmp), train_steps=2)
+        rdp, dp, rdp_same, store = build_policies(args.size, Path(tmp), train_steps=2)
         rb = align(EpisodeStore.open(str(store)), fps=24.0)
         window = {k: np.asarray(rb.data[k][10:12]) for k in rdp.obs_keys}
         window["timestamp"] = np.asarray(rb.data["timestamp"][10:12])
@@ -106,28 +110,38 @@ def main() -> None:
 
         # ---- slow: LDP vs DP, same encoder and observation, 8 DDIM steps
         assert rdp.cfg.num_inference_steps == dp.cfg.num_inference_steps == 8
-        ldp_t = timeit(lambda: rdp.plan(window), args.plan_iters, warmup=2)
-        dp_t = timeit(lambda: dp.plan(window), args.plan_iters, warmup=2)
+        # interleaved rounds so that load changes on a shared machine hit all three alike
+        ldp_t, dp_t, same_t = [], [], []
+        for _ in range(4):
+            ldp_t += timeit(lambda: rdp.plan(window), args.plan_iters // 4, warmup=1)
+            dp_t += timeit(lambda: dp.plan(window), args.plan_iters // 4, warmup=1)
+            same_t += timeit(lambda: rdp_same.plan(window), args.plan_iters // 4, warmup=1)
         batch = rdp.obs_batch(window)
         with torch.inference_mode():
             enc_t = timeit(lambda: rdp.model.obs_encoder.encode_images(batch), args.plan_iters, warmup=2)
         l50, l99 = percentiles(ldp_t)
         d50, d99 = percentiles(dp_t)
+        m50, m99 = percentiles(same_t)
         e50, _ = percentiles(enc_t)
-        rows.append(("slow: latent diffusion plan (RDP), 8 DDIM steps", l50, l99, f"image encoder {100 * e50 / l50:.0f}% of plan"))
-        rows.append(("slow: Diffusion Policy plan, 8 DDIM steps", d50, d99, f"image encoder {100 * e50 / d50:.0f}% of plan"))
+        rows.append((f"slow: latent diffusion plan (RDP), 8 DDIM steps, U-Net {rdp.cfg.latent_down_dims}", l50, l99,
+                     f"image encoder {100 * e50 / l50:.0f}% of plan"))
+        rows.append((f"slow: latent diffusion plan, U-Net {rdp_same.cfg.latent_down_dims} (as DP)", m50, m99,
+                     f"image encoder {100 * e50 / m50:.0f}% of plan"))
+        rows.append((f"slow: Diffusion Policy plan, 8 DDIM steps, U-Net {dp.cfg.down_dims}", d50, d99,
+                     f"image encoder {100 * e50 / d50:.0f}% of plan"))
         ratio = l50 / d50
 
     print(f"## Policy latency ({args.size} size)\n")
     print(f"machine: {os.cpu_count()} CPUs (`nproc`), {cpu_model()}; torch {torch.__version__}, "
           f"{args.threads} intra-op thread(s); {args.iters} fast / {args.plan_iters} slow iterations\n")
-    print(f"U-Net down_dims {rdp.cfg.down_dims}, ResNet-18/GN width {rdp.cfg.resnet_width}, "
+    print(f"ResNet-18/GN width {rdp.cfg.resnet_width}, "
           f"crop {rdp.cfg.crop_shape}, obs keys {len(rdp.cfg.obs_keys)}, n_obs_steps {rdp.cfg.n_obs_steps}\n")
     print("| measurement | p50 (ms) | p99 (ms) | note |")
     print("|---|---:|---:|---|")
     for name, a, b, note in rows:
         print(f"| {name} | {a:.3f} | {b:.3f} | {note} |")
-    print(f"\nlatent diffusion / Diffusion Policy plan latency (p50): **{ratio:.2f}** (target <= 0.7)")
+    print(f"\nlatent diffusion / Diffusion Policy plan latency (p50): **{ratio:.2f}** (target <= 0.7); "
+          f"with the same U-Net depth as DP: {m50 / d50:.2f}")
     print(f"fast step streaming / prefix re-run (p50): **{s50 / p50:.2f}**")
 
 

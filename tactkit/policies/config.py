@@ -48,6 +48,8 @@ class PolicyConfig:
     resnet_width: int = 16  # channels of the first ResNet-18 stage (64 in the paper)
     image_feature_dim: int = 64  # projection of the pooled ResNet features
     down_dims: list[int] = field(default_factory=lambda: [64, 128, 256])
+    # the latent sequence is 4x shorter (8 steps): one U-Net level less covers it
+    latent_down_dims: list[int] = field(default_factory=lambda: [64, 128])
     kernel_size: int = 5
     n_groups: int = 8
     diffusion_step_embed_dim: int = 64

@@ -10,6 +10,7 @@ table, so a new policy (e.g. BEAST) registers itself here and reuses both::
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,13 @@ def register_kind(kind: PolicyKind) -> None:
 
 
 def get_kind(name: str) -> PolicyKind:
+    """The kind ``name``; an unregistered name is looked up by importing the package
+    ``tactkit.policies.<name>``, which registers itself on import."""
+    if name not in _KINDS and name.isidentifier():
+        try:
+            importlib.import_module(f"tactkit.policies.{name}")
+        except ModuleNotFoundError:
+            pass
     if name not in _KINDS:
         raise KeyError(f"unknown policy kind {name!r}; known: {', '.join(sorted(_KINDS))}")
     return _KINDS[name]

@@ -59,6 +59,7 @@ def train_stage(
     progress: bool = True,
     accelerator: Any = None,
     config: str | None = None,
+    stop_at: int | None = None,
 ) -> FitResult:
     """Train one policy kind on the store (or replay buffer) at ``data_path``; ``config`` is a
     ``configs/policy`` name or YAML path (default: the kind's own)."""
@@ -106,7 +107,10 @@ def train_stage(
         save_checkpoint(path, cfg, module, codec, data.pcas, extra, step)
 
     log.info("training %s: %d parameters, %d train windows", kind, sum(p.numel() for p in model.parameters() if p.requires_grad), len(train_set))
-    return fit(model, train_set, val_set, cfg, out_dir, save, resume=resume, progress=progress, accelerator=accelerator)
+    return fit(
+        model, train_set, val_set, cfg, out_dir, save, resume=resume, progress=progress,
+        accelerator=accelerator, stop_at=stop_at,
+    )  # fmt: skip
 
 
 def train(

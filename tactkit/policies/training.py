@@ -101,9 +101,11 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     accelerator: Any = None,
+    stop_at: int | None = None,
 ) -> FitResult:
     """Train ``model`` for ``cfg.num_steps`` optimiser steps; ``save_checkpoint(dir, module,
-    step)`` writes the inference checkpoint (called on the main process only)."""
+    step)`` writes the inference checkpoint (called on the main process only). ``stop_at``
+    ends this run early at that step with a resumable checkpoint (time-limited jobs)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
@@ -172,7 +174,8 @@ def fit(
     loss_val = float("nan")
     val_loss = None
     epoch, skip = divmod(step, batches_per_epoch)
-    while step < cfg.num_steps:
+    last = cfg.num_steps if stop_at is None else min(stop_at, cfg.num_steps)
+    while step < last:
         sampler.set_epoch(epoch)
         it = acc.skip_first_batches(loader, skip) if skip else loader
         for batch in it:
@@ -201,7 +204,7 @@ def fit(
                     _append_jsonl(metrics_path, {"step": step, "val_loss": val_loss})
             if step % cfg.ckpt_every == 0 and step < cfg.num_steps:
                 checkpoint(step)
-            if step >= cfg.num_steps:
+            if step >= last:
                 break
         epoch += 1
         skip = 0

@@ -22,7 +22,7 @@ from tactkit.policies.synthetic import make_synthetic_store as make_store
 # Tiny networks so that the whole module trains in well under a minute on one busy core.
 TINY = [
     "size=tiny", "image_shape=[24,24]", "crop_shape=[20,20]", "resnet_width=4", "image_feature_dim=16",
-    "down_dims=[16,32]", "diffusion_step_embed_dim=16", "at_channels=16", "batch_size=16",
+    "down_dims=[16,32]", "latent_down_dims=[16,32]", "diffusion_step_embed_dim=16", "at_channels=16", "batch_size=16",
     "warmup_steps=10", "ema_decay=0.9", "lr=3e-3", "log_every=1",
 ]  # fmt: skip
 AT_STEPS, LDP_STEPS, DP_STEPS = 200, 150, 200
@@ -211,3 +211,33 @@ def test_missing_store_key_and_bad_paths(runs, tmp_path, capsys):
     assert rc == 1 and "training data not found" in capsys.readouterr().err
     rc = cli_main(["train", "dp", "--data", str(runs["store"]), "num_stepz=3"])
     assert rc == 1 and "num_stepz" in capsys.readouterr().err
+
+
+LOWDIM = [*TINY, "obs_keys=[observation.state.tcp_pose,observation.state.gripper_width]", "batch_size=8", "num_steps=6",
+          "ckpt_every=100"]  # fmt: skip
+
+
+def test_resume_is_bit_exact(runs, tmp_path):
+    from safetensors.torch import load_file
+
+    from tactkit.policies.pipeline import train_stage
+
+    train_stage("dp", runs["store"], LOWDIM, tmp_path / "straight", progress=False)
+    train_stage("dp", runs["store"], LOWDIM, tmp_path / "resumed", progress=False, stop_at=3)
+    assert json.loads((tmp_path / "resumed" / "train_state" / "state.json").read_text())["step"] == 3
+    train_stage("dp", runs["store"], [], tmp_path / "resumed", resume=True, progress=False)
+    a = load_file(str(tmp_path / "straight" / "train_state" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "train_state" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert _losses(tmp_path / "straight") == _losses(tmp_path / "resumed")
+
+
+def test_accelerate_single_process_step(runs, tmp_path):
+    from accelerate import Accelerator
+
+    from tactkit.policies.pipeline import train_stage
+
+    acc = Accelerator(cpu=True)
+    res = train_stage("at", runs["store"], [*TINY, "num_steps=2"], tmp_path / "acc", progress=False, accelerator=acc)
+    assert acc.num_processes == 1 and res.steps == 2 and np.isfinite(res.final_loss)
+    assert (tmp_path / "acc" / "checkpoint" / "model.safetensors").is_file()

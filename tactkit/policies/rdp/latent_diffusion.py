@@ -28,7 +28,7 @@ class LatentDiffusionModel(nn.Module):
             codec, cfg.obs_keys, cfg.n_obs_steps, tuple(cfg.crop_shape), cfg.resnet_width, cfg.image_feature_dim
         )
         self.unet = ConditionalUnet1D(
-            tokenizer.latent_dim, self.obs_encoder.out_dim, cfg.down_dims,
+            tokenizer.latent_dim, self.obs_encoder.out_dim, cfg.latent_down_dims,
             cfg.diffusion_step_embed_dim, cfg.kernel_size, cfg.n_groups,
         )  # fmt: skip
         self.scheduler = make_scheduler(cfg.num_train_timesteps)
