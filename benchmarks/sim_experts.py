@@ -84,14 +84,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", nargs="+", default=["wipe", "peel", "lift"])
     ap.add_argument("--seeds", type=int, default=50)
+    ap.add_argument("--reverse", action="store_true", help="run seeds from the last one down (to split a run)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--json", default="", help="write (and update as jobs finish) raw results here")
-    ap.add_argument("--from-json", default="", help="only print the table of an earlier run")
+    ap.add_argument("--from-json", nargs="+", default=[], help="only print the table of earlier runs (merged)")
     args = ap.parse_args()
     if args.from_json:
-        print(table(json.load(open(args.from_json))))
+        merged = {(r["task"], r["seed"]): r for path in args.from_json for r in json.load(open(path))}
+        print(table(sorted(merged.values(), key=lambda r: (r["task"], r["seed"]))))
         return
-    jobs = [(t, s) for s in range(args.seeds) for t in args.tasks]
+    seeds = range(args.seeds - 1, -1, -1) if args.reverse else range(args.seeds)
+    jobs = [(t, s) for s in seeds for t in args.tasks]
     results: list[dict] = []
     from tqdm import tqdm
 
