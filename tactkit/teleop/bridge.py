@@ -158,6 +158,9 @@ class TeleopBridge:
         self._bound = threading.Event()
         self._error: BaseException | None = None
         self.endpoints: dict[str, str] = {}
+        #: status line as of the last feedback, for other threads (the robot, the simulation
+        #: and the recorder belong to the bridge thread; other threads read this copy)
+        self.last_status = "starting"
 
     # ----------------------------------------------------------------- lifecycle
     def bind(self) -> None:
@@ -472,10 +475,11 @@ class TeleopBridge:
         if send_cameras:
             self._last_camera_t = now
         rec = self.recorder
+        self.last_status = self.status_line()
         msg = P.Feedback(
             v=P.PROTOCOL_VERSION, seq=self._feedback_seq, t=self.clock.now(),
             arms=arm_feedback(state, self.retargeter.engaged),
-            tactile=tactile, forces=force_arrows(state, cfg), status=self.status_line(),
+            tactile=tactile, forces=force_arrows(state, cfg), status=self.last_status,
             log=list(self._log_lines), images=images,
             recording=bool(rec and rec.recording), episodes=rec.episodes if rec else 0,
         )

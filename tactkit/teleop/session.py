@@ -128,7 +128,8 @@ class TeleopSession:
             self.robot.disconnect()
 
     def status_line(self) -> str:
-        s = self.bridge.status_line()
+        """For display from another thread: only reads copies the bridge thread refreshes."""
+        s = self.bridge.last_status
         if self.rig is not None:
-            s += f" | sim t={self.rig.clock.now():.1f}s lag {self.rig.lag_s:.1f}s"
+            s += f" | sim t={self.rig.sim_time:.1f}s lag {self.rig.lag_s:.1f}s"
         return s

@@ -29,7 +29,10 @@ class _RigClock(Clock):
         self.rig = rig
 
     def now(self) -> float:
-        return self.rig.task.world.clock.now()
+        world = self.rig.task.world
+        if world is None:  # between two scenes
+            return self.rig.sim_time
+        return world.clock.now()
 
     def sleep_until(self, deadline: float) -> None:  # the bridge never sleeps on it
         while self.now() < deadline:
@@ -99,6 +102,7 @@ class SimRig:
         self.clock = _RigClock(self)
         self.after_chunk: list[Callable[[], None]] = []
         self.lag_s = 0.0
+        self.sim_time = 0.0  # copy of the simulation time for other threads (status line)
         self._anchor: tuple[float, float] | None = None  # (wall, sim)
         self.scenes = 1
 
@@ -123,6 +127,7 @@ class SimRig:
             world.step_physics(min(chunk_steps, world.steps_until(target)))
             for fn in self.after_chunk:
                 fn()
+        self.sim_time = world.time
         behind = target - world.time
         if behind > 0.1:
             # cannot keep up: slow motion instead of a burst

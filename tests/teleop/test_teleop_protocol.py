@@ -1,6 +1,7 @@
 import math
 
 import msgspec
+import numpy as np
 import pytest
 from teleop_fakes import hand, pose_msg
 
@@ -112,3 +113,21 @@ def test_reject_counter_counts_per_reason():
         except P.Rejected as r:
             c.add(r)
     assert c.as_dict()["malformed"] == 2 and c.as_dict()["wrong_version"] == 1 and c.total == 3
+
+
+def test_arrow_field_geometry():
+    from tactkit.teleop.feedback import FeedbackConfig, arrow_field, marker_rest_positions
+
+    cfg = FeedbackConfig(pad_size_m=[0.06, 0.04], marker_grid=[7, 9], tactile_scale=3.0)
+    rest = marker_rest_positions(63, cfg)
+    assert rest.shape == (63, 3)
+    np.testing.assert_allclose(rest.mean(axis=0), 0.0, atol=1e-12)  # centred on the pad
+    assert rest[:, 0].max() < 0.03 and rest[:, 1].max() < 0.02
+    offsets = np.zeros((63, 2), np.float32)
+    offsets[10] = (0.1, -0.05)
+    f = arrow_field("pad", offsets, 1.5, cfg)
+    d = np.asarray(f.displaced) - np.asarray(f.rest)
+    np.testing.assert_allclose(d[10], [0.006, -0.002, 0.0], atol=1e-9)
+    assert np.abs(np.delete(d, 10, axis=0)).max() == 0.0
+    assert f.scale == 3.0 and f.capture_time == 1.5
+    assert P.decode_downstream(P.encode(P.Feedback(v=1, seq=0, t=0.0, arms=[], tactile=[f]))).tactile[0] == f
