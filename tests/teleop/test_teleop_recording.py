@@ -59,6 +59,11 @@ def test_buttons_drive_episodes_and_streams_are_recorded(tmp_path):
         rec.wait_idle()
         assert rec.episodes == 1 and rec.discarded == 1
         assert "stored 1 discarded 1" in bridge.status_line()
+        # the keyboard path (tactkit teleop's s / d keys) goes through bridge.request
+        bridge.request("start_episode")
+        assert wait_until(lambda: rec.recording, 2.0)
+        bridge.request("discard_episode")
+        assert wait_until(lambda: not rec.recording and rec.discarded == 2, 2.0)
     finally:
         c.close()
         bridge.stop()
