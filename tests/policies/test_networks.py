@@ -111,3 +111,28 @@ def test_ema_tracks_weights():
     d = 2 / 11
     assert torch.allclose(ema.model.weight, d * (0.1 * w0 + 0.9 * (w0 + 1)) + (1 - d) * (w0 + 1), atol=1e-6)
     assert not ema.model.weight.requires_grad
+
+
+def test_codec_handles_multi_arm_keys_generically():
+    from tactkit.policies.features import FeatureCodec
+
+    keys = ["action.left.tcp_pose", "action.right.tcp_pose", "action.left.gripper_width", "action.right.gripper_width"]
+    specs = {k: make_spec(k, (7,) if k.endswith("pose") else (1,)) for k in keys}
+    stats = {k: {"min": -np.ones(7 if k.endswith("pose") else 1), "max": np.ones(7 if k.endswith("pose") else 1)} for k in keys}
+    codec = FeatureCodec(specs, Normalizer.from_stats(list(specs.values()), stats))
+    assert codec.dim(keys) == 9 + 9 + 1 + 1 and codec.raw_dim(keys) == 16
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 5, 2, 4, generator=g)
+    q = q / q.norm(dim=-1, keepdim=True)
+    q = torch.where(q[..., :1] < 0, -q, q)
+    batch = {
+        "action.left.tcp_pose": torch.cat([torch.rand(2, 5, 3, generator=g), q[:, :, 0]], -1),
+        "action.right.tcp_pose": torch.cat([torch.rand(2, 5, 3, generator=g), q[:, :, 1]], -1),
+        "action.left.gripper_width": torch.rand(2, 5, 1, generator=g),
+        "action.right.gripper_width": torch.rand(2, 5, 1, generator=g),
+    }
+    y = codec.encode(batch, keys)
+    assert y.shape == (2, 5, 20)
+    flat = codec.decode(y, keys)
+    ref = torch.cat([batch[k] for k in keys], -1)
+    assert flat.shape == (2, 5, 16) and torch.allclose(flat, ref, atol=1e-6)

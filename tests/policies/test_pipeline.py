@@ -15,7 +15,7 @@ from tactkit.policies.checkpoint import CheckpointError, load_checkpoint, save_c
 from tactkit.policies.diffusion.policy import DiffusionPolicy
 from tactkit.policies.inference import load_policy
 from tactkit.policies.interface import Plan
-from tactkit.policies.pipeline import train
+from tactkit.policies.pipeline import train, train_stage
 from tactkit.policies.rdp.policy import ReactiveDiffusionPolicy
 from tactkit.policies.synthetic import make_synthetic_store as make_store
 
@@ -220,7 +220,6 @@ LOWDIM = [*TINY, "obs_keys=[observation.state.tcp_pose,observation.state.gripper
 def test_resume_is_bit_exact(runs, tmp_path):
     from safetensors.torch import load_file
 
-    from tactkit.policies.pipeline import train_stage
 
     train_stage("dp", runs["store"], LOWDIM, tmp_path / "straight", progress=False)
     train_stage("dp", runs["store"], LOWDIM, tmp_path / "resumed", progress=False, stop_at=3)
@@ -235,9 +234,43 @@ def test_resume_is_bit_exact(runs, tmp_path):
 def test_accelerate_single_process_step(runs, tmp_path):
     from accelerate import Accelerator
 
-    from tactkit.policies.pipeline import train_stage
 
     acc = Accelerator(cpu=True)
     res = train_stage("at", runs["store"], [*TINY, "num_steps=2"], tmp_path / "acc", progress=False, accelerator=acc)
     assert acc.num_processes == 1 and res.steps == 2 and np.isfinite(res.final_loss)
     assert (tmp_path / "acc" / "checkpoint" / "model.safetensors").is_file()
+
+
+def test_tactile_pca_is_applied_identically(runs, tmp_path):
+    from tactkit.sensors.embedding import TactilePCA
+
+    pol = load_policy(runs["rdp"])
+    key = "observation.tactile.left.marker_offset"
+    pca = pol.pcas[key]
+    assert pca.n_components == 15 and pca.n_markers == 63
+    raw = _window(runs["store"])[key][-1]
+    # raw field, flattened field and precomputed embedding give the same decoder input
+    a = pol.fast_tensor(raw)
+    assert torch.equal(a, pol.fast_tensor(raw.reshape(-1)))
+    assert torch.allclose(a, pol.fast_tensor(pca.transform(raw.astype(np.float32))), atol=1e-6)
+    # a PCA file given with pca_path= is the one the checkpoint carries
+    fitted = TactilePCA.fit(np.random.default_rng(0).normal(size=(200, 63, 2)), n_components=5)
+    fitted.save(tmp_path / "pca.safetensors")
+    train_stage("at", runs["store"], [*TINY, "num_steps=2", f"pca_path={tmp_path / 'pca.safetensors'}"],
+                tmp_path / "at", progress=False)  # fmt: skip
+    ck = load_checkpoint(tmp_path / "at")
+    assert np.array_equal(ck.pcas[key].components, fitted.components)
+    assert ck.codec.specs[key].dim == 5
+    # a PCA of another marker grid is refused, naming the key
+    TactilePCA.fit(np.random.default_rng(0).normal(size=(50, 25, 2)), 5).save(tmp_path / "pca25.safetensors")
+    with pytest.raises(ValueError, match="observation.tactile.left.marker_offset.*25 markers"):
+        train_stage("at", runs["store"], [*TINY, "num_steps=2", f"pca_path={tmp_path / 'pca25.safetensors'}"],
+                    tmp_path / "bad", progress=False)  # fmt: skip
+
+
+def test_force_variant_uses_the_wrench(runs, tmp_path):
+
+    res = train_stage("at", runs["store"], [*TINY, "num_steps=2", "fast_keys=[observation.wrench]"], tmp_path / "f",
+                      progress=False)  # fmt: skip
+    ck = load_checkpoint(tmp_path / "f")
+    assert res.steps == 2 and ck.pcas == {} and ck.model.fast_dim == 6
