@@ -60,7 +60,7 @@ def _sim(args: argparse.Namespace) -> int:
             return 1
     for s in summaries:
         print(f"episode {s['episode']}: contact {s['contact']}, felt force in band {s['force_in_band']:.0%}, "
-              f"success {s['success']} ({s['episodes_in_store']} in store)")
+              f"success {s['success']}")
     return 0
 
 
