@@ -18,8 +18,9 @@ import platform
 import time
 from pathlib import Path
 
-POLICIES = ("dp", "dp_tactile", "rdp", "rdp_force")
-LABELS = {"dp": "DP", "dp_tactile": "DP + tactile", "rdp": "RDP (tactile)", "rdp_force": "RDP (force)"}
+POLICIES = ("dp", "dp_tactile", "rdp", "rdp_force", "beast")
+LABELS = {"dp": "DP", "dp_tactile": "DP + tactile", "rdp": "RDP (tactile)", "rdp_force": "RDP (force)", "beast": "BEAST",
+          "beast_tactile": "BEAST + tactile", "beast_continuous": "BEAST (continuous)"}
 
 
 def main() -> None:
