@@ -1,0 +1,69 @@
+"""CLI level: keys, the bind refusal message, a short bridge run on the fake robot, dual-arm wiring."""
+
+import numpy as np
+from teleop_fakes import HOME, FakeArmRobot, hand
+
+from tactkit.cli.main import main
+from tactkit.real.safety import SafetyConfig, SafetyFilter
+from tactkit.teleop import protocol as P
+from tactkit.teleop.bridge import BridgeConfig, TeleopBridge, wait_until
+from tactkit.teleop.client import HeadsetClient
+from tactkit.teleop.retarget import RetargetConfig
+from tactkit.teleop.session import load_teleop_config
+
+
+def test_keys_generate_cli(tmp_path, capsys):
+    assert main(["keys", "generate", str(tmp_path / "k"), "--clients", "quest"]) == 0
+    assert (tmp_path / "k" / "allowed" / "quest.key").is_file()
+    assert main(["keys", "generate", str(tmp_path / "k")]) == 1  # never overwrites
+    assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_teleop_refuses_public_bind_without_keys(capsys):
+    assert main(["teleop", "--robot", "fake", "--upstream", "tcp://0.0.0.0:*", "--no-keyboard", "--duration", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "refusing to bind tcp://0.0.0.0:* without CURVE" in err and "--insecure" in err
+
+
+def test_teleop_runs_on_fake_robot(capsys):
+    rc = main(["teleop", "--robot", "fake", "--upstream", "tcp://127.0.0.1:*", "--feedback", "tcp://127.0.0.1:*",
+               "--no-keyboard", "--duration", "0.5", "bridge.retarget.mode=translation"])
+    assert rc == 0
+    assert "teleop: 0 commands, rejected 0" in capsys.readouterr().out
+
+
+def test_config_overrides_name_bad_keys():
+    cfg = load_teleop_config("default", ["bridge.retarget.translation_scale=2", "quest.http_port=9000"])
+    assert cfg.bridge.retarget.translation_scale == 2 and cfg.quest.http_port == 9000
+    try:
+        load_teleop_config("default", ["bridge.retarget.scale=2"])
+    except ValueError as exc:
+        assert "scale" in str(exc)
+    else:
+        raise AssertionError("unknown key accepted")
+
+
+def test_dual_arm_through_the_bridge():
+    robot = FakeArmRobot(("left", "right"))
+    fast = SafetyConfig(max_linear_speed=1e5, max_angular_speed=1e5, max_linear_accel=1e9, max_angular_accel=1e9)
+    bridge = TeleopBridge(robot, BridgeConfig(upstream="tcp://127.0.0.1:*", feedback="tcp://127.0.0.1:*",
+                                              retarget=RetargetConfig(mode="dual")),
+                          safety=SafetyFilter({"left": fast, "right": fast}))
+    bridge.start()
+    c = HeadsetClient(bridge.endpoints["upstream"], bridge.endpoints["feedback"])
+    st = bridge.stats
+    try:
+        for i, (lg, rg, dz) in enumerate(((0, 0, 0), (1, 1, 0), (1, 1, 0.01), (0, 1, 0.03))):
+            seen, drains = st.poses_received, st.drains
+            c.send_pose(0.01 * (i + 1), P.Pose(pos=(0, 0, 1.6), quat=(1, 0, 0, 0)),
+                        hand(grip=lg, pos=(0, 0.2, dz)), hand(grip=rg, pos=(0, -0.2, 2 * dz)))
+            assert wait_until(lambda s=seen, d=drains: st.poses_received > s and st.drains > d, 2.0)
+        # left released before the last pose: it stayed at +1 cm; right followed to +6 cm
+        np.testing.assert_allclose(robot.pose("left")[:3], HOME[:3] + [0, 0, 0.01], atol=1e-9)
+        np.testing.assert_allclose(robot.pose("right")[:3], HOME[:3] + [0, 0, 0.06], atol=1e-9)
+        assert wait_until(lambda: c.poll_feedback(50) is not None, 3.0)
+        assert [a.name for a in c.feedback.arms] == ["left", "right"]
+        assert [a.engaged for a in c.feedback.arms] == [False, True]
+    finally:
+        c.close()
+        bridge.stop()
