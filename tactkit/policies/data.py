@@ -73,6 +73,45 @@ def prepare_arrays(
     return out
 
 
+def available_keys(path: str | Path) -> list[str]:
+    """Stream keys of an episode store, or data keys of a replay buffer, at ``path``."""
+    from tactkit.store import EpisodeStore, NotAStoreError
+
+    path = str(path)
+    if not Path(path).exists() and "://" not in path:
+        raise FileNotFoundError(f"training data not found: {path}")
+    try:
+        return sorted(EpisodeStore.open(path, mode="r").streams)
+    except NotAStoreError:
+        return sorted(ReplayBuffer.open(path).keys())
+
+
+def resolve_keys(cfg: PolicyConfig, available: list[str]) -> PolicyConfig:
+    """Expand glob patterns in the config's key lists (``observation.tactile.*.marker_offset``)
+    against the data's keys; a pattern that matches nothing is an error naming it."""
+    import dataclasses
+    import fnmatch
+
+    def expand(keys: list[str], field: str) -> list[str]:
+        out: list[str] = []
+        for k in keys:
+            if not any(c in k for c in "*?["):
+                out.append(k)
+                continue
+            hits = sorted(a for a in available if fnmatch.fnmatchcase(a, k))
+            if not hits:
+                raise KeyError(f"{field}: pattern {k!r} matches no key of the data; keys: {', '.join(available)}")
+            out += [h for h in hits if h not in out]
+        return out
+
+    return dataclasses.replace(
+        cfg,
+        obs_keys=expand(cfg.obs_keys, "obs_keys"),
+        fast_keys=expand(cfg.fast_keys, "fast_keys"),
+        action_keys=expand(cfg.action_keys, "action_keys"),
+    )
+
+
 def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuffer:
     """Aligned training view of ``path`` (an episode store, aligned at ``cfg.fps``, or an
     existing replay buffer) holding ``keys``, loaded into memory."""

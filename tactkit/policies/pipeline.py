@@ -20,7 +20,13 @@ from torch import nn
 from tactkit.config import from_dict, merge, parse_overrides
 from tactkit.policies.checkpoint import load_checkpoint, save_checkpoint
 from tactkit.policies.config import PolicyConfig, load_policy_config
-from tactkit.policies.data import TrainingData, WindowDataset, load_training_data
+from tactkit.policies.data import (
+    TrainingData,
+    WindowDataset,
+    available_keys,
+    load_training_data,
+    resolve_keys,
+)
 from tactkit.policies.factory import get_kind
 from tactkit.policies.features import FeatureCodec
 from tactkit.policies.training import FitResult, fit
@@ -68,6 +74,7 @@ def train_stage(
     if cfg.policy != kind:
         raise ValueError(f"config is for policy {cfg.policy!r}, not {kind!r}")
     get_kind(kind)
+    cfg = resolve_keys(cfg, available_keys(data_path))
     extra: dict[str, Any] = {}
     tokenizer_state = None
     normalizer = pcas = None

@@ -205,6 +205,8 @@ def test_incompatible_checkpoint_is_refused(runs, tmp_path):
 def test_missing_store_key_and_bad_paths(runs, tmp_path, capsys):
     with pytest.raises(KeyError, match="observation.images.external"):
         train("dp", runs["store"], [*TINY, "obs_keys=[observation.images.external]"], tmp_path / "x", progress=False)
+    with pytest.raises(KeyError, match=r"fast_keys: pattern 'observation.tactile.\*.shear'"):
+        train("at", runs["store"], [*TINY, "fast_keys=[observation.tactile.*.shear]"], tmp_path / "w", progress=False)
     with pytest.raises(ValueError, match="at_checkpoint"):
         train("ldp", runs["store"], TINY, tmp_path / "y", progress=False)
     rc = cli_main(["train", "dp", "--data", str(tmp_path / "nope.zarr"), "--out", str(tmp_path / "z")])
