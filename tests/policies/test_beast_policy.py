@@ -213,3 +213,20 @@ def test_numpy_step_decode_matches_the_torch_codec(runs):
     np.testing.assert_allclose(policy.actions_np(y), expected, atol=1e-12)
     one = np.concatenate([policy.actions_np(y[i : i + 1]) for i in range(len(y))])
     np.testing.assert_allclose(one, expected, atol=1e-12)
+
+
+def test_plans_cross_a_process_boundary_and_bad_plans_are_refused(runs, aligned):
+    import pickle
+
+    from tactkit.policies.interface import Plan
+
+    policy = load_policy(runs["continuous"])
+    plan = policy.plan(_window(aligned, 5))
+    policy.step(plan, plan.t0 + 0.1)  # builds the per-plan splines in plan.state
+    copy = pickle.loads(pickle.dumps(plan))  # the spawned slow process pickles plans
+    for t in (plan.t0 - 1.0, plan.t0 + 0.07, plan.t_end + 0.5):
+        np.testing.assert_array_equal(policy.step(copy, t), policy.step(plan, t))
+    with pytest.raises(ValueError, match="not a BEAST plan"):
+        policy.step(Plan(plan.t0, plan.dt, plan.actions), plan.t0)
+    with pytest.raises(ValueError, match="continuity"):
+        load_policy(runs["continuous"], continuity="c2")
