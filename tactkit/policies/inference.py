@@ -18,6 +18,7 @@ from tactkit.policies.checkpoint import Checkpoint, CheckpointError, load_checkp
 from tactkit.policies.data import prepare_arrays
 from tactkit.policies.factory import get_kind
 from tactkit.policies.interface import Policy
+from tactkit.policies.rotation import rot6d_to_quat_np
 
 
 class TorchPolicy(Policy):
@@ -49,6 +50,7 @@ class TorchPolicy(Policy):
             raise ValueError(f"latency_steps must be in [0, {max_skip}], got {self.latency_steps}")
         if num_inference_steps is not None:
             self.model.cfg = self.cfg = _with(self.cfg, num_inference_steps=int(num_inference_steps))
+        self._decode_np: list[tuple[bool, int, np.ndarray, np.ndarray]] | None = None
         self.seed = seed
         self.generator = torch.Generator(self.device).manual_seed(seed)
 
@@ -87,8 +89,25 @@ class TorchPolicy(Policy):
         return {k: torch.from_numpy(np.ascontiguousarray(v))[None].to(self.device) for k, v in prepared.items()}
 
     def to_actions(self, y: torch.Tensor) -> np.ndarray:
-        """Normalised network actions ``[..., A]`` -> dataset units ``[..., action_dim]`` (float64)."""
-        return self.codec.decode(y, list(self.action_keys)).double().cpu().numpy()
+        """Normalised network actions ``[..., A]`` -> dataset units ``[..., action_dim]`` (float64).
+
+        numpy twin of ``FeatureCodec.decode`` (a fast step decodes one action; torch's per-op
+        overhead would dominate it)."""
+        if self._decode_np is None:
+            self._decode_np = []
+            for k in self.action_keys:
+                spec = self.codec.specs[k]
+                scale, offset = (v.double().cpu().numpy() for v in self.codec.normalizer.params[k])
+                self._decode_np.append((spec.kind == "pose", spec.dim, scale, offset))
+        x = y.detach().double().cpu().numpy()
+        parts, i = [], 0
+        for is_pose, dim, scale, offset in self._decode_np:
+            v = (x[..., i : i + dim] - offset) / scale
+            if is_pose:
+                v = np.concatenate([v[..., :3], rot6d_to_quat_np(v[..., 3:9])], axis=-1)
+            parts.append(v)
+            i += dim
+        return np.concatenate(parts, axis=-1)
 
 
 def _with(cfg: Any, **changes: Any) -> Any:

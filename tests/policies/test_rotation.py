@@ -60,3 +60,15 @@ def test_pose_conversion_shapes_and_round_trip():
     back = pose9_to_pose7(p9)
     assert back.shape == (2, 12, 7)
     assert torch.allclose(back, p7, atol=1e-6)
+
+
+def test_numpy_rot6d_to_quat_matches_torch():
+    from tactkit.policies.rotation import rot6d_to_quat_np
+
+    g = torch.Generator().manual_seed(4)
+    r6 = quat_to_rot6d(_random_quats(300, seed=4)) + 0.1 * torch.randn(300, 6, generator=g, dtype=torch.float64)
+    ref = rot6d_to_quat(r6).numpy()
+    ours = rot6d_to_quat_np(r6.numpy())
+    assert ours.shape == (300, 4) and ours.dtype == np.float64
+    np.testing.assert_allclose(ours, ref, atol=1e-12)
+    np.testing.assert_allclose(rot6d_to_quat_np(r6.numpy()[0]), ref[0], atol=1e-12)  # one action
