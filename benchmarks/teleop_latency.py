@@ -11,8 +11,9 @@ Three measurements, each printed as a markdown table with the machine and settin
    headset client receiving the feedback message that carries it, at the default feedback
    rate (30 Hz) and at 120 Hz (the feedback rate quantises this latency).
 3. **sustained rates** with 2 tactile sensors (rendered marker gels + the real marker
-   tracker, threaded) + 1 camera (640x480) while recording into an episode store: rates of
-   the headset stream, commands, feedback and every recorded stream, dropped samples.
+   tracker, threaded) + 1 camera (640x480) while recording into an episode store, the
+   headset in its own process: rates of the headset stream, commands, feedback and every
+   recorded stream, dropped samples, watchdog trips.
 
     .venv/bin/python benchmarks/teleop_latency.py            # ~1.5 min
     .venv/bin/python benchmarks/teleop_latency.py --quick    # ~30 s
@@ -210,6 +211,42 @@ def feedback_latency(seconds: float, feedback_hz: float) -> list[float]:
     return lat
 
 
+def headset_process(upstream: str, feedback: str, seconds: float, rate: float, out) -> None:
+    """A headset in its own process (as on a real device): streams poses, counts feedback, and
+    re-engages like an operator when the bridge reports its arm disengaged (watchdog trip)."""
+    client = HeadsetClient(upstream, feedback)
+    n_fb = fb_bytes = frames = reengaged = 0
+    period = 1.0 / rate
+    t0 = time.monotonic()
+    release_frames = 3
+    disengaged_since = None
+    i = 0
+    while time.monotonic() - t0 < seconds:
+        target = t0 + i * period
+        while time.monotonic() < target:
+            time.sleep(min(0.001, max(0.0, target - time.monotonic())))
+        now = time.monotonic()
+        grip = 0.0 if release_frames > 0 else 1.0
+        release_frames -= 1
+        client.send_pose(now, HEAD, None, hand(now - t0, grip))
+        fb = client.poll_feedback(0)
+        if fb is not None:
+            n_fb += 1
+            fb_bytes += sum(len(im.jpeg) for im in fb.images)
+            frames += len(fb.images)
+            engaged = bool(fb.arms and fb.arms[0].engaged)
+            if engaged or release_frames > 0:
+                disengaged_since = None
+            elif disengaged_since is None:
+                disengaged_since = now
+            elif now - disengaged_since > 0.3:  # the operator notices and re-engages
+                release_frames, disengaged_since = 3, None
+                reengaged += 1
+        i += 1
+    client.close()
+    out.put({"sent": i, "feedback": n_fb, "jpeg_bytes": fb_bytes, "frames": frames, "reengaged": reengaged})
+
+
 def sustained(seconds: float, rate: float) -> dict:
     from tactkit.sensors.cameras import CameraSensor, SyntheticCameraConfig
     from tactkit.sensors.tactile import SyntheticTactileConfig, TactileSensor
@@ -236,41 +273,37 @@ def sustained(seconds: float, rate: float) -> dict:
         time.sleep(1.0)  # tactile trackers take their rest reference
         ack = client.control("start_episode", 0.0, timeout=10.0)
         assert ack.ok, ack.message
-        n_fb, fb_bytes, frames = 0, 0, 0
-        done = threading.Event()
+        import multiprocessing as mp
 
-        def headset_rx() -> None:
-            nonlocal n_fb, fb_bytes, frames
-            while not done.is_set():
-                fb = client.poll_feedback(50)
-                if fb is not None:
-                    n_fb += 1
-                    fb_bytes += sum(len(im.jpeg) for im in fb.images)
-                    frames += len(fb.images)
-
-        sent: list[float] = []
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        proc = ctx.Process(target=headset_process, args=(bridge.endpoints["upstream"], bridge.endpoints["feedback"],
+                                                          seconds, rate, q))
         cpu0 = time.process_time()
-        th = threading.Thread(target=headset_rx)
-        th.start()
-        # the same client object: sends here, receives in headset_rx on a different socket
-        stream_poses(client, int(seconds * rate), rate, sent)
-        done.set()
-        th.join()
+        proc.start()
+        head = q.get(timeout=seconds + 60)
+        proc.join()
         cpu = time.process_time() - cpu0
         rates = rec.rates()
         ack = client.control("stop_episode", seconds, timeout=10.0)
         assert ack.ok, ack.message
         rec.wait_idle()
         ep = store.episode(store.num_episodes - 1)
-        recorded = {k: ep.length(k) / seconds for k in ep.keys if ep.length(k)}
+        recorded = {}
+        for k in ep.keys:
+            ts = ep.timestamps(k)
+            if len(ts) > 1 and ts[-1] > ts[0]:
+                recorded[k] = (len(ts) - 1) / (ts[-1] - ts[0])  # over the stream's own span
         client.close()
         bridge.stop()
         for s in sensors.values():
             s.disconnect()
-        return {"poses_hz": bridge.stats.poses_received / seconds, "commands_hz": bridge.stats.commands_sent / seconds,
-                "feedback_hz": n_fb / seconds, "camera_frames_hz": frames / seconds,
-                "jpeg_kib": fb_bytes / max(frames, 1) / 1024, "recorded_hz": recorded, "dropped": rec.dropped,
-                "rejected_samples": rec.rejected_samples, "cpu_s_per_s": cpu / seconds, "live_rates": rates}
+        return {"sent_hz": head["sent"] / seconds, "poses_hz": bridge.stats.poses_received / seconds,
+                "commands_hz": bridge.stats.commands_sent / seconds,
+                "feedback_hz": head["feedback"] / seconds, "camera_frames_hz": head["frames"] / seconds,
+                "jpeg_kib": head["jpeg_bytes"] / max(head["frames"], 1) / 1024, "recorded_hz": recorded,
+                "dropped": rec.dropped, "rejected_samples": rec.rejected_samples, "cpu_s_per_s": cpu / seconds,
+                "stream_losses": bridge.stats.stream_losses, "reengaged": head["reengaged"], "live_rates": rates}
 
 
 def main() -> None:
@@ -312,12 +345,15 @@ def main() -> None:
     r = sustained(args.seconds, args.rate)
     print("| quantity | rate (Hz) |")
     print("|---|---|")
-    for k in ("poses_hz", "commands_hz", "feedback_hz", "camera_frames_hz"):
-        print(f"| {k.removesuffix('_hz')} | {r[k]:.1f} |")
+    for k, name in (("sent_hz", "headset poses sent"), ("poses_hz", "poses accepted by the bridge"),
+                    ("commands_hz", "robot commands"), ("feedback_hz", "feedback received by the headset"),
+                    ("camera_frames_hz", "camera JPEGs received by the headset")):
+        print(f"| {name} | {r[k]:.1f} |")
     for k, v in sorted(r["recorded_hz"].items()):
         print(f"| recorded {k} | {v:.1f} |")
     print(f"\nJPEG per camera frame {r['jpeg_kib']:.1f} KiB; dropped sensor samples {r['dropped']}; "
-          f"samples refused by the store {r['rejected_samples']}; process CPU {r['cpu_s_per_s']:.2f} s/s")
+          f"samples refused by the store {r['rejected_samples']}; bridge process CPU {r['cpu_s_per_s']:.2f} s/s; "
+          f"headset stream losses (watchdog) {r['stream_losses']}, operator re-engaged {r['reengaged']}x")
 
 
 if __name__ == "__main__":
