@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--robot", required=True, help="sim:<task> (e.g. sim:wipe) or a robot setup (configs/robot)")
     p.add_argument("--record", metavar="PATH", help="episode store to record into (created or appended)")
+    p.add_argument("--sensors", help="sensor rig for a real robot (configs/sensor/<name>.yaml), e.g. gelsight_rig")
     p.add_argument("--config", default="default", help="teleop config name or path (default: default)")
     p.add_argument("--keys", help="CURVE key directory (tactkit keys generate); required off loopback")
     p.add_argument("--insecure", action="store_true", help="allow a non-loopback bind without CURVE")
@@ -68,7 +69,7 @@ def _teleop(args: argparse.Namespace) -> int:
         overrides.append("bridge.insecure=true")
     config = load_teleop_config(args.config, overrides)
     session = TeleopSession(args.robot, config, record=args.record, task=args.task, seed=args.seed,
-                            realtime_factor=args.realtime_factor, quest=args.quest)
+                            realtime_factor=args.realtime_factor, quest=args.quest, sensors=args.sensors)
     stop = threading.Event()
     try:
         session.start()

@@ -42,8 +42,9 @@ class TeleopSession:
 
     def __init__(self, robot: str, config: TeleopConfig, *, record: str | None = None, task: str = "",
                  seed: int = 0, realtime_factor: float = 1.0, quest: bool = False,
-                 robot_overrides: tuple[str, ...] = ()) -> None:
-        """``robot``: ``sim:<task>`` or a robot setup name (``configs/robot/<name>.yaml``)."""
+                 robot_overrides: tuple[str, ...] = (), sensors: str | None = None) -> None:
+        """``robot``: ``sim:<task>`` or a robot setup name (``configs/robot/<name>.yaml``);
+        ``sensors``: a sensor config (``configs/sensor/<name>.yaml``) for a real robot's rig."""
         from tactkit.real.setup import load_robot_setup
 
         self.config = config
@@ -51,6 +52,8 @@ class TeleopSession:
         self.store = None
         self.recorder: RecordingSession | None = None
         self.adapter: QuestAdapter | None = None
+        if robot.startswith("sim:") and sensors:
+            raise ValueError("--sensors is for real robots; a sim task brings its own sensors")
         if robot.startswith("sim:"):
             from tactkit.teleop.simrig import SimRig
 
@@ -70,6 +73,13 @@ class TeleopSession:
             self.robot = ROBOTS.build(setup.robot)
             self.robot.connect()
             self.sensors, clock, before_tick = {}, WallClock(), None
+            if sensors:
+                from tactkit.sensors.config import build_sensor, load_sensor_configs
+
+                for name, cfg in load_sensor_configs(sensors).items():
+                    sensor = build_sensor(cfg)
+                    sensor.connect()
+                    self.sensors[name] = sensor
         self.safety = SafetyFilter(setup.controller.safety)
         if record:
             self._open_store(record, robot, task, clock)
@@ -125,6 +135,8 @@ class TeleopSession:
         if self.rig is not None:
             self.rig.close()
         else:
+            for sensor in self.sensors.values():
+                sensor.disconnect()
             self.robot.disconnect()
 
     def status_line(self) -> str:

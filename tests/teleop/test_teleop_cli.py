@@ -67,3 +67,18 @@ def test_dual_arm_through_the_bridge():
     finally:
         c.close()
         bridge.stop()
+
+
+def test_teleop_with_a_sensor_rig_records(tmp_path, capsys):
+    store = tmp_path / "rig.zarr"
+    rc = main(["teleop", "--robot", "fake", "--sensors", "synthetic_rig", "--record", str(store),
+               "--upstream", "tcp://127.0.0.1:*", "--feedback", "tcp://127.0.0.1:*", "--no-keyboard",
+               "--duration", "1.0"])
+    assert rc == 0
+    from tactkit.store import EpisodeStore
+
+    s = EpisodeStore.open(store)
+    assert {"observation.tactile.left.marker_offset", "observation.tactile.right.marker_offset",
+            "observation.images.wrist", "action.tcp_pose"} <= set(s.streams)
+    assert main(["teleop", "--robot", "sim:wipe", "--sensors", "synthetic_rig", "--duration", "0.1"]) == 1
+    assert "--sensors is for real robots" in capsys.readouterr().err
