@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--exit-after-episodes", type=int, default=0, help="quit once this many are committed")
     p.add_argument("--duration", type=float, default=0.0, help="quit after this many seconds (0: never)")
     p.add_argument("--no-keyboard", action="store_true", help="do not read episode keys from stdin")
-    p.add_argument("overrides", nargs="*", help="config overrides key=value (e.g. bridge.retarget.mode=translation)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides: bridge.* / quest.* (teleop config), "
+                   "robot.* / controller.* (robot setup, e.g. controller.safety.max_force=30)")
     p.set_defaults(func=_teleop)
 
 
@@ -60,7 +61,9 @@ def _keyboard(session, stop: threading.Event) -> None:
 def _teleop(args: argparse.Namespace) -> int:
     from tactkit.teleop.session import TeleopSession, load_teleop_config
 
-    overrides = list(args.overrides)
+    # robot.* / controller.* go to the robot setup (configs/robot), the rest to the teleop config
+    robot_overrides = [o for o in args.overrides if o.startswith(("robot.", "controller."))]
+    overrides = [o for o in args.overrides if o not in robot_overrides]
     for flag, key in ((args.upstream, "bridge.upstream"), (args.feedback, "bridge.feedback"),
                       (args.keys, "bridge.keys"), (args.quest_port, "quest.http_port")):
         if flag is not None:
@@ -69,7 +72,8 @@ def _teleop(args: argparse.Namespace) -> int:
         overrides.append("bridge.insecure=true")
     config = load_teleop_config(args.config, overrides)
     session = TeleopSession(args.robot, config, record=args.record, task=args.task, seed=args.seed,
-                            realtime_factor=args.realtime_factor, quest=args.quest, sensors=args.sensors)
+                            realtime_factor=args.realtime_factor, quest=args.quest, sensors=args.sensors,
+                            robot_overrides=tuple(robot_overrides))
     stop = threading.Event()
     try:
         session.start()

@@ -27,7 +27,8 @@ def test_teleop_refuses_public_bind_without_keys(capsys):
 
 def test_teleop_runs_on_fake_robot(capsys):
     rc = main(["teleop", "--robot", "fake", "--upstream", "tcp://127.0.0.1:*", "--feedback", "tcp://127.0.0.1:*",
-               "--no-keyboard", "--duration", "0.5", "bridge.retarget.mode=translation"])
+               "--no-keyboard", "--duration", "0.5", "bridge.retarget.mode=translation",
+               "controller.safety.max_force=30", "robot.time_constant=0.05"])
     assert rc == 0
     assert "teleop: 0 commands, rejected 0" in capsys.readouterr().out
 
