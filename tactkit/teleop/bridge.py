@@ -446,7 +446,7 @@ class TeleopBridge:
             log.warning("could not send ack %d: %s", msg.request_id, exc)
 
     def _calibrate(self, msg: P.Control) -> tuple[bool, str]:
-        """Set T_BH from the message, or re-zero so the driving hand sits at its arm's TCP."""
+        """Set T_BH (the headset frame in the robot base) from the message; clutches reset."""
         if msg.calibration is not None:
             pose = [*msg.calibration.pos, *msg.calibration.quat]
             self.retargeter.set_calibration(pose)
