@@ -32,6 +32,8 @@ from tactkit.real.evaluation import (
 log = logging.getLogger(__name__)
 
 STATE = "observation.state.tcp_pose"
+CAMERA = "observation.images.external"
+IMAGE, CROP = 64, 56  # px: the 96 px camera resized/cropped (the path's dots survive; 32 px loses them)
 
 
 @dataclass
@@ -61,15 +63,21 @@ def tactile_key(task: str) -> str:
 
 
 def policy_overrides(kind: str, tactile: str) -> tuple[str, list[str]]:
-    """(training kind, overrides) for the compared policies, on state + touch observations."""
+    """(training kind, overrides) for the compared policies.
+
+    Every planner sees the external camera (the task's path is random per seed and only
+    visible in the image) and the TCP pose; ``_tactile``/``rdp`` planners also see the
+    tactile pad, ``rdp_force`` the wrench. RDP's tokenizer decodes with the tactile pad
+    (``rdp``) or the wrench (``rdp_force``) as its fast signal.
+    """
+    img = [f"image_shape=[{IMAGE},{IMAGE}]", f"crop_shape=[{CROP},{CROP}]"]
     table = {
-        "rdp": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{STATE},{tactile}]"]),
-        "rdp_force": ("rdp", ["at.fast_keys=[observation.wrench]", f"ldp.obs_keys=[{STATE},observation.wrench]"]),
-        "dp": ("dp", [f"obs_keys=[{STATE}]"]),
-        "dp_tactile": ("dp", [f"obs_keys=[{STATE},{tactile}]"]),
-        "beast": ("beast", [f"obs_keys=[{STATE}]"]),
-        "beast_tactile": ("beast", [f"obs_keys=[{STATE},{tactile}]"]),
-        "beast_continuous": ("beast", [f"obs_keys=[{STATE}]", "beast.head=continuous"]),
+        "rdp": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{CAMERA},{STATE},{tactile}]",
+                        *[f"ldp.{x}" for x in img]]),
+        "rdp_force": ("rdp", ["at.fast_keys=[observation.wrench]",
+                              f"ldp.obs_keys=[{CAMERA},{STATE},observation.wrench]", *[f"ldp.{x}" for x in img]]),
+        "dp": ("dp", [f"obs_keys=[{CAMERA},{STATE}]", *img]),
+        "dp_tactile": ("dp", [f"obs_keys=[{CAMERA},{STATE},{tactile}]", *img]),
     }
     if kind not in table:
         raise KeyError(f"unknown quickstart policy {kind!r}; known: {', '.join(table)}")
@@ -106,7 +114,7 @@ def run_quickstart(
     data = out / "demos.zarr"
     say(f"[1/3] recording {cfg.demos} expert demos of {cfg.task} -> {data}")
     demo_info = record_demos(cfg.task, cfg.demos, data, perturb="mixed", seed=cfg.demo_seed, overwrite=True,
-                             progress=True, cameras=False)
+                             progress=True, cameras=True)
     timings["demos_s"] = time.perf_counter() - t0
     tactile = tactile_key(cfg.task)
 

@@ -30,6 +30,7 @@ def test_report_has_table_plots_and_timings(tmp_path):
 def test_policy_overrides_name_the_unknown():
     kind, over = policy_overrides("rdp", "observation.tactile.pad.marker_offset")
     assert kind == "rdp" and "at.fast_keys=[observation.tactile.pad.marker_offset]" in over
+    assert any("observation.images.external" in o for o in over)
     try:
         policy_overrides("bc", "x")
     except KeyError as e:
