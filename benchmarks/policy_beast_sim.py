@@ -1,0 +1,198 @@
+"""BEAST beside Diffusion Policy and RDP in simulation: scores and smoothness of the commanded motion.
+
+For one task: record scripted-expert demos (perturbation modes mixed, state + tactile, no
+cameras), train each policy briefly on them with the quickstart's settings
+(:func:`tactkit.real.quickstart.train_policy`), and run each with the real controller in
+lockstep on the same seeds under each perturbation mode. Reported per policy: the task
+score (mean ± std, success rate) per mode, and the RMS jerk / acceleration of the commanded
+TCP position at the robot rate (500 Hz, after interpolation and the safety filter), over
+every episode. BEAST rows can also run with a faster fast loop (``--beast-fast-hz``): its
+``step`` samples the spline, so more waypoints follow the spline more closely.
+
+    .venv/bin/python benchmarks/policy_beast_sim.py --task wipe --demos 12 --steps 300 --episodes 3
+
+Checkpoints and demos are kept in ``--out`` and reused when present (``--retrain`` to redo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LABELS = {"dp": "DP", "dp_tactile": "DP + tactile", "rdp": "RDP (tactile)", "rdp_force": "RDP (force)",
+          "beast": "BEAST", "beast_tactile": "BEAST + tactile", "beast_continuous": "BEAST (continuous)"}  # fmt: skip
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_episode(
+    task_name: str, policy: Any, seed: int, perturb: str, controller: Any
+) -> tuple[Any, np.ndarray]:
+    """One lockstep episode (as :func:`tactkit.real.evaluation.run_sim_episode`), also
+    returning the commanded TCP positions ``[ticks, 3]`` of the first arm."""
+    from tactkit.real.evaluation import EpisodeResult
+    from tactkit.real.runtime import LockstepRuntime
+    from tactkit.sim.tasks import make_task
+
+    task = make_task(task_name, perturb=perturb, cameras=False)
+    cmds: list[np.ndarray] = []
+    t0 = time.perf_counter()
+    try:
+        task.reset(seed)
+        arm = task.arm_names[0]
+
+        def on_tick(now: float, state: Any, cmd: Any) -> bool:
+            cmds.append(np.array(cmd.arms[arm].tcp_target[:3], dtype=np.float64))
+            return task.done
+
+        rt = LockstepRuntime(task.robot, policy, controller, task.clock, sensors=list(task.sensors.values()),
+                             advance_to=task.world.run_until)  # fmt: skip
+        stats = rt.run(task.config.episode_s, on_tick=on_tick)
+        info = task.evaluate()
+    finally:
+        task.close()
+    res = EpisodeResult(
+        task=task_name, perturb=perturb, seed=seed, score=float(info["score"]), success=bool(info["success"]),
+        raw_score=float(info["raw_score"]), plans=stats.plans, fast_steps=stats.fast_steps,
+        plan_steps_dropped=stats.plan_steps_dropped, safety=dict(stats.safety), fault=stats.fault,
+        wall_s=time.perf_counter() - t0,
+    )  # fmt: skip
+    return res, np.asarray(cmds)
+
+
+def motion_stats(paths: list[np.ndarray], dt: float) -> dict[str, float]:
+    """RMS acceleration and jerk (finite differences at the robot period) over all paths."""
+    acc, jerk = [], []
+    for p in paths:
+        if len(p) < 4:
+            continue
+        v = np.diff(p, axis=0) / dt
+        a = np.diff(v, axis=0) / dt
+        j = np.diff(a, axis=0) / dt
+        acc.append(np.linalg.norm(a, axis=1))
+        jerk.append(np.linalg.norm(j, axis=1))
+    a, j = np.concatenate(acc), np.concatenate(jerk)
+    return {"rms_acc": float(np.sqrt(np.mean(a**2))), "rms_jerk": float(np.sqrt(np.mean(j**2))),
+            "p99_jerk": float(np.percentile(j, 99))}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--task", default="wipe")
+    ap.add_argument("--policies", default="dp,rdp,beast")
+    ap.add_argument("--demos", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--size", default="tiny")
+    ap.add_argument("--episodes", type=int, default=3)
+    ap.add_argument("--modes", default="none,before_contact,after_contact")
+    ap.add_argument("--seed0", type=int, default=1000)
+    ap.add_argument("--inference-latency", type=float, default=0.1)
+    ap.add_argument(
+        "--beast-fast-hz",
+        type=float,
+        default=0.0,
+        help="also run BEAST rows with this fast-loop rate",
+    )
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="runs/beast_sim")
+    ap.add_argument("--retrain", action="store_true")
+    args = ap.parse_args()
+
+    import dataclasses
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from tactkit.policies.inference import load_policy
+    from tactkit.real.evaluation import results_table, summarize
+    from tactkit.real.quickstart import QuickstartConfig, tactile_key, train_policy
+    from tactkit.real.setup import load_robot_setup
+    from tactkit.sim.recording import record_demos
+
+    out = Path(args.out) / args.task
+    data = out / "demos.zarr"
+    t0 = time.perf_counter()
+    if args.retrain or not data.exists():
+        info = record_demos(
+            args.task, args.demos, data, perturb="mixed", seed=0, overwrite=True, cameras=False
+        )
+        (out / "demos.json").write_text(
+            json.dumps({"mean_score": info["mean_score"], "demos": args.demos})
+        )
+    expert = json.loads((out / "demos.json").read_text())["mean_score"]
+    t_demos = time.perf_counter() - t0
+    cfg = QuickstartConfig(task=args.task, demos=args.demos, train_steps=args.steps, size=args.size)
+    tactile = tactile_key(args.task)
+    controller = load_robot_setup("sim", [f"inference_latency={args.inference_latency}"]).controller
+    modes = [m for m in args.modes.split(",") if m]
+    rows: dict[str, list[Any]] = {}
+    motion: dict[str, dict[str, float]] = {}
+    timings: dict[str, float] = {"demos_s": t_demos}
+    for kind in [p for p in args.policies.split(",") if p]:
+        t = time.perf_counter()
+        ck_dir = out / kind / ("ldp" if kind.startswith("rdp") else "")
+        if args.retrain or not (ck_dir / "checkpoint" / "config.json").is_file():
+            train_policy(kind, data, out / kind, cfg, tactile)
+        timings[f"train_{kind}_s"] = time.perf_counter() - t
+        variants = [(LABELS.get(kind, kind), controller)]
+        if kind.startswith("beast") and args.beast_fast_hz > 0:
+            fast = dataclasses.replace(controller, fast_rate_hz=args.beast_fast_hz)
+            variants.append(
+                (f"{LABELS.get(kind, kind)}, step at {args.beast_fast_hz:.0f} Hz", fast)
+            )
+        for label, ctrl in variants:
+            policy = load_policy(ck_dir)
+            t = time.perf_counter()
+            results, paths = [], []
+            for mode in modes:
+                for i in range(args.episodes):
+                    r, p = run_episode(args.task, policy, args.seed0 + i, mode, ctrl)
+                    results.append(r)
+                    paths.append(p)
+                    print(f"  {label:>28} {mode:>14} seed {r.seed}: score {r.score:.3f} plans {r.plans} "
+                          f"fast {r.fast_steps} ({r.wall_s:.0f} s)", flush=True)  # fmt: skip
+            rows[label] = results
+            motion[label] = motion_stats(paths, 1.0 / controller.robot_rate_hz)
+            timings[f"eval_{label}_s"] = time.perf_counter() - t
+
+    print(f"\n## {args.task}: {args.demos} demos (expert {expert:.2f}), {args.steps} training steps per stage "
+          f"(size {args.size}), seeds {args.seed0}..{args.seed0 + args.episodes - 1} per mode, simulated inference "
+          f"latency {args.inference_latency * 1e3:.0f} ms\n")  # fmt: skip
+    print(
+        f"machine: {os.cpu_count()} CPUs (`nproc`), {cpu_model()}, load average {os.getloadavg()[0]:.1f}\n"
+    )
+    print("### Score: mean ± std (success rate)\n")
+    print(results_table(rows))
+    print("\n### Commanded TCP motion (500 Hz robot loop, all episodes)\n")
+    print("| policy | RMS jerk (m/s³) | p99 jerk (m/s³) | RMS accel (m/s²) |")
+    print("|---|---:|---:|---:|")
+    for label, m in motion.items():
+        print(f"| {label} | {m['rms_jerk']:.1f} | {m['p99_jerk']:.1f} | {m['rms_acc']:.3f} |")
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"task": args.task, "demos": args.demos, "expert_mean_score": expert, "steps": args.steps,
+              "size": args.size, "episodes": args.episodes, "modes": modes, "seed0": args.seed0,
+              "inference_latency": args.inference_latency, "machine": f"{os.cpu_count()} CPUs, {cpu_model()}",
+              "summary": {k: summarize(v) for k, v in rows.items()}, "motion": motion, "timings": timings}  # fmt: skip
+    (out / "beast_sim.json").write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {out / 'beast_sim.json'}")
+
+
+if __name__ == "__main__":
+    main()
