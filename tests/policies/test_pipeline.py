@@ -22,7 +22,7 @@ from tactkit.policies.synthetic import make_synthetic_store as make_store
 # Tiny networks so that the whole module trains in well under a minute on one busy core.
 TINY = [
     "size=tiny", "image_shape=[24,24]", "crop_shape=[20,20]", "resnet_width=4", "image_feature_dim=16",
-    "down_dims=[16,32]", "latent_down_dims=[16,32]", "diffusion_step_embed_dim=16", "at_channels=16", "batch_size=16",
+    "down_dims=[32,64]", "latent_down_dims=[32,64]", "diffusion_step_embed_dim=32", "at_channels=16", "batch_size=16",
     "warmup_steps=10", "ema_decay=0.9", "lr=3e-3", "log_every=1",
 ]  # fmt: skip
 AT_STEPS, LDP_STEPS, DP_STEPS = 200, 150, 200
@@ -63,12 +63,11 @@ def test_overfitting_drives_losses_below_thresholds(runs):
     assert len(at) == AT_STEPS and len(ldp) == LDP_STEPS and len(dp) == DP_STEPS
     # Thresholds. Tokenizer: L1 on normalised actions (targets span [-1, 1]) below 0.15.
     # Diffusion: epsilon MSE starts at ~1.0 for an untrained denoiser and falls slowly (the
-    # low-noise steps need x0 to high precision); a few hundred steps on one busy core must
-    # take it below 0.92 and at least 10% under its start (measured: DP 0.89 -> ~0.8x, LDP ~0.85x).
+    # low-noise steps need x0 to high precision). Measured on this store: AT 0.47 -> 0.10,
+    # DP 1.08 -> 0.62, LDP 1.11 -> 0.88 (LDP also has fewer steps).
     assert np.mean(at[:10]) > 0.3 and np.mean(at[-20:]) < 0.15
-    for losses in (dp, ldp):
-        assert np.mean(losses[:10]) > 0.9
-        assert np.mean(losses[-20:]) < min(0.95, 0.9 * np.mean(losses[:10]))
+    assert np.mean(dp[:10]) > 0.9 and np.mean(dp[-20:]) < 0.75
+    assert np.mean(ldp[:10]) > 0.9 and np.mean(ldp[-20:]) < min(0.95, 0.85 * np.mean(ldp[:10]))
     val = [r["val_loss"] for r in map(json.loads, (runs["dp"] / "metrics.jsonl").read_text().splitlines()) if "val_loss" in r]
     assert len(val) == DP_STEPS // 50 and all(np.isfinite(val))
 
