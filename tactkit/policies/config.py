@@ -80,6 +80,7 @@ class PolicyConfig:
     ckpt_every: int = 1000
     log_every: int = 10
     num_workers: int = 0
+    threads: int = 0  # torch intra-op threads for training; 0 = torch's default (all cores)
     latent_stat_samples: int = 4096  # windows encoded to compute the LDP latent statistics
 
     def __post_init__(self) -> None:

@@ -74,6 +74,8 @@ def train_stage(
     if cfg.policy != kind:
         raise ValueError(f"config is for policy {cfg.policy!r}, not {kind!r}")
     get_kind(kind)
+    if cfg.threads > 0:  # on a shared CPU, fewer threads avoid spinning against other jobs
+        torch.set_num_threads(cfg.threads)
     cfg = resolve_keys(cfg, available_keys(data_path))
     extra: dict[str, Any] = {}
     tokenizer_state = None
