@@ -7,7 +7,8 @@ Two runs side by side in this process, each ``--duration`` seconds on a :class:`
 * **controller** - the full :class:`~tactkit.real.runtime.WallClockRuntime`: robot loop
   (interpolation + safety + watchdog) at 500 Hz, a fast loop stepping the policy on every new
   sample of a 60 Hz tactile stream (capture thread), and the slow policy in a *spawned*
-  process burning ``--plan-ms`` of CPU per plan (or a real checkpoint with ``--policy``).
+  process burning ``--plan-ms`` of CPU per plan (a stand-in with RDP's costs; a real
+  checkpoint needs its cameras and tactile sensors connected, see ``tactkit control``).
 
 Reports period error (wake time - deadline) p50/p99/max and missed ticks of the robot loop,
 and the tactile-sample-to-command latency (capture -> first robot command built from it)::
@@ -136,20 +137,10 @@ def run_baseline(duration: float, rate_hz: float) -> dict[str, float]:
     return loop.stats().as_ms()
 
 
-def _load_checkpoint_policy(path: str) -> Policy:
-    from tactkit.policies import load_policy  # type: ignore[attr-defined]
-
-    return load_policy(path)
-
-
-def run_controller(duration: float, rate_hz: float, plan_ms: float, ckpt: str | None) -> dict[str, float]:
+def run_controller(duration: float, rate_hz: float, plan_ms: float) -> dict[str, float]:
     clock = WallClock()
-    if ckpt:
-        factory = functools.partial(_load_checkpoint_policy, ckpt)
-        policy = factory()
-    else:
-        factory = functools.partial(SyntheticLoadPolicy, plan_ms)
-        policy = factory()
+    factory = functools.partial(SyntheticLoadPolicy, plan_ms)
+    policy = factory()
     sensor = ThreadedTactileSensor(clock, 60.0)
     sensor.connect()
     cfg = ControllerConfig(robot_rate_hz=rate_hz, fast_rate_hz=60.0, plan_period=0.0 + 1e-3)
@@ -188,16 +179,15 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     ap.add_argument("--rate", type=float, default=500.0, help="robot loop rate (Hz)")
     ap.add_argument("--plan-ms", type=float, default=150.0, help="CPU time per synthetic plan")
-    ap.add_argument("--policy", default=None, help="checkpoint to run instead of the synthetic policy")
     args = ap.parse_args()
     base = run_baseline(args.duration, args.rate)
-    ctrl = run_controller(args.duration, args.rate, args.plan_ms, args.policy)
+    ctrl = run_controller(args.duration, args.rate, args.plan_ms)
     load = os.getloadavg()[0]
     print(f"# Controller timing ({args.rate:.0f} Hz robot loop, {args.duration:.0f} s per run)\n")
     print(f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {_cpu_model()}, "
           f"load average {load:.1f}; python {platform.python_version()}")
-    print(f"slow policy: {'checkpoint ' + args.policy if args.policy else f'synthetic, {args.plan_ms:.0f} ms CPU per plan'}, "
-          "spawned process; fast loop: 60 Hz tactile stream, event-driven\n")
+    print(f"slow policy: synthetic, {args.plan_ms:.0f} ms CPU per plan, spawned process; "
+          "fast loop: 60 Hz tactile stream, event-driven\n")
     print("| run | ticks | missed | err p50 (ms) | err p99 (ms) | err max (ms) | mean period (ms) |")
     print("|---|---|---|---|---|---|---|")
     for name, r in (("baseline: bare robot loop", base), ("controller + slow process", ctrl)):

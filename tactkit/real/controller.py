@@ -189,14 +189,19 @@ class ControllerCore:
 
     def fast_due(self, now: float) -> bool:
         """A fast step is due: a new sample of the fast signal arrived from a sensor (at most
-        twice per fast period, so the loop locks onto the sensor's phase) or a fast period passed.
+        twice per fast period, so the loop locks onto the sensor's phase), or no sample came
+        for 1.5 fast periods (the plan keeps being stepped with the last signal).
 
         Fast signals taken from the robot state (e.g. ``observation.wrench`` at the robot rate)
         are sampled every fast period.
         """
         since = now - self._last_fast_time
-        if self._fast_event_time is not None and self._fast_event_time != self._last_fast_signal_time:
-            return since >= 0.5 * self.fast_period - 1e-9
+        if self._fast_event_time is not None:
+            if self._fast_event_time != self._last_fast_signal_time:
+                return since >= 0.5 * self.fast_period - 1e-9
+            # sensor-driven: without a new sample wait 1.5 periods, so a periodic step never
+            # lands just before a sample and pushes that sample's step a whole period back
+            return since >= 1.5 * self.fast_period - 1e-9
         return since >= self.fast_period - 1e-9
 
     def fast_step(self, now: float) -> bool:
