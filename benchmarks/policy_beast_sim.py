@@ -6,8 +6,8 @@ cameras), train each policy briefly on them with the quickstart's settings
 lockstep on the same seeds under each perturbation mode. Reported per policy: the task
 score (mean ± std, success rate) per mode, and the RMS jerk / acceleration of the commanded
 TCP position at the robot rate (500 Hz, after interpolation and the safety filter), over
-every episode. BEAST rows can also run with a faster fast loop (``--beast-fast-hz``): its
-``step`` samples the spline, so more waypoints follow the spline more closely.
+every episode. BEAST rows can also run with a faster fast loop (``--fast-hz 500``: its
+``step`` samples the spline at the robot rate; DP's holds its chunk step) and per continuity mode (``--beast-continuity``).
 
     .venv/bin/python benchmarks/policy_beast_sim.py --task wipe --demos 12 --steps 300 --episodes 3
 
@@ -88,6 +88,7 @@ def motion_stats(paths: list[np.ndarray], dt: float) -> dict[str, float]:
         jerk.append(np.linalg.norm(j, axis=1))
     a, j = np.concatenate(acc), np.concatenate(jerk)
     return {"rms_acc": float(np.sqrt(np.mean(a**2))), "rms_jerk": float(np.sqrt(np.mean(j**2))),
+            "p50_jerk": float(np.percentile(j, 50)), "p90_jerk": float(np.percentile(j, 90)),
             "p99_jerk": float(np.percentile(j, 99))}  # fmt: skip
 
 
@@ -105,10 +106,13 @@ def main() -> None:
     ap.add_argument("--seed0", type=int, default=1000)
     ap.add_argument("--inference-latency", type=float, default=0.1)
     ap.add_argument(
-        "--beast-fast-hz",
-        type=float,
-        default=0.0,
-        help="also run BEAST rows with this fast-loop rate",
+        "--fast-hz", type=float, default=0.0, help="also run --fast-policies at this fast-loop rate"
+    )
+    ap.add_argument(
+        "--fast-policies", default="beast", help="policies also run at --fast-hz (default beast)"
+    )
+    ap.add_argument(
+        "--beast-continuity", default="c0", help="BEAST rows per continuity mode, e.g. none,c0,c1"
     )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="runs/beast_sim")
@@ -151,14 +155,21 @@ def main() -> None:
         if args.retrain or not (ck_dir / "checkpoint" / "config.json").is_file():
             train_policy(kind, data, out / kind, cfg, tactile)
         timings[f"train_{kind}_s"] = time.perf_counter() - t
-        variants = [(LABELS.get(kind, kind), controller)]
-        if kind.startswith("beast") and args.beast_fast_hz > 0:
-            fast = dataclasses.replace(controller, fast_rate_hz=args.beast_fast_hz)
-            variants.append(
-                (f"{LABELS.get(kind, kind)}, step at {args.beast_fast_hz:.0f} Hz", fast)
-            )
-        for label, ctrl in variants:
-            policy = load_policy(ck_dir)
+        rates = [0.0] + (
+            [args.fast_hz] if args.fast_hz > 0 and kind in args.fast_policies.split(",") else []
+        )
+        conts = args.beast_continuity.split(",") if kind.startswith("beast") else [None]
+        variants: list[tuple[str, Any, dict[str, Any]]] = []
+        for cont in conts:
+            for hz in rates:
+                ctrl = dataclasses.replace(controller, fast_rate_hz=hz) if hz > 0 else controller
+                label = LABELS.get(kind, kind) + (
+                    f" {cont.upper()}" if cont and len(conts) > 1 else ""
+                )
+                label += f", step at {hz:.0f} Hz" if hz > 0 else ""
+                variants.append((label, ctrl, {"continuity": cont} if cont else {}))
+        for label, ctrl, kwargs in variants:
+            policy = load_policy(ck_dir, **kwargs)
             t = time.perf_counter()
             results, paths = [], []
             for mode in modes:
@@ -170,6 +181,9 @@ def main() -> None:
                           f"fast {r.fast_steps} ({r.wall_s:.0f} s)", flush=True)  # fmt: skip
             rows[label] = results
             motion[label] = motion_stats(paths, 1.0 / controller.robot_rate_hz)
+            motion[label]["safety_ticks"] = float(
+                np.mean([sum(r.safety.values()) for r in results])
+            )
             timings[f"eval_{label}_s"] = time.perf_counter() - t
 
     print(f"\n## {args.task}: {args.demos} demos (expert {expert:.2f}), {args.steps} training steps per stage "
@@ -181,10 +195,15 @@ def main() -> None:
     print("### Score: mean ± std (success rate)\n")
     print(results_table(rows))
     print("\n### Commanded TCP motion (500 Hz robot loop, all episodes)\n")
-    print("| policy | RMS jerk (m/s³) | p99 jerk (m/s³) | RMS accel (m/s²) |")
-    print("|---|---:|---:|---:|")
+    print(
+        "| policy | RMS jerk (m/s³) | p50 jerk | p90 jerk | p99 jerk | RMS accel (m/s²) "
+        "| safety-limited tick-limits / episode |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, m in motion.items():
-        print(f"| {label} | {m['rms_jerk']:.1f} | {m['p99_jerk']:.1f} | {m['rms_acc']:.3f} |")
+        print(
+            f"| {label} | {m['rms_jerk']:.0f} | {m['p50_jerk']:.0f} | {m['p90_jerk']:.0f} | {m['p99_jerk']:.0f} | {m['rms_acc']:.3f} | {m['safety_ticks']:.0f} |"
+        )
     out.mkdir(parents=True, exist_ok=True)
     report = {"task": args.task, "demos": args.demos, "expert_mean_score": expert, "steps": args.steps,
               "size": args.size, "episodes": args.episodes, "modes": modes, "seed0": args.seed0,
