@@ -7,7 +7,8 @@ lockstep on the same seeds under each perturbation mode. Reported per policy: th
 score (mean ± std, success rate) per mode, and the RMS jerk / acceleration of the commanded
 TCP position at the robot rate (500 Hz, after interpolation and the safety filter), over
 every episode. BEAST rows can also run with a faster fast loop (``--fast-hz 500``: its
-``step`` samples the spline at the robot rate; DP's holds its chunk step) and per continuity mode (``--beast-continuity``).
+``step`` samples the spline at the robot rate; DP's holds its chunk step) and per continuity
+mode (``--beast-continuity``).
 
     .venv/bin/python benchmarks/policy_beast_sim.py --task wipe --demos 12 --steps 300 --episodes 3
 
@@ -114,6 +115,9 @@ def main() -> None:
     ap.add_argument(
         "--beast-continuity", default="c0", help="BEAST rows per continuity mode, e.g. none,c0,c1"
     )
+    ap.add_argument(
+        "--train-extra", default="", help="extra KEY=VALUE training overrides, space separated"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="runs/beast_sim")
     ap.add_argument("--retrain", action="store_true")
@@ -142,7 +146,8 @@ def main() -> None:
         )
     expert = json.loads((out / "demos.json").read_text())["mean_score"]
     t_demos = time.perf_counter() - t0
-    cfg = QuickstartConfig(task=args.task, demos=args.demos, train_steps=args.steps, size=args.size)
+    cfg = QuickstartConfig(task=args.task, demos=args.demos, train_steps=args.steps, size=args.size,
+                           extra_train=args.train_extra.split())  # fmt: skip
     tactile = tactile_key(args.task)
     controller = load_robot_setup("sim", [f"inference_latency={args.inference_latency}"]).controller
     modes = [m for m in args.modes.split(",") if m]
