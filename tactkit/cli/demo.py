@@ -60,6 +60,10 @@ def _demo(args: argparse.Namespace) -> int:
         modes=perturb_modes(args.perturb), demo_seed=args.seed, inference_latency=args.inference_latency,
         out=Path(args.out or DEFAULT_OUT), torch_threads=max(1, args.threads),
     )
+    import logging
+
+    if not getattr(args, "verbose", 0):  # safety-limit hits are counted in results.json
+        logging.getLogger("tactkit.real.safety").setLevel(logging.ERROR)
     run_quickstart(cfg, policies)
     return 0
 

@@ -148,7 +148,7 @@ def run_quickstart(
         "train_steps": cfg.train_steps, "size": cfg.size, "eval_seeds": [cfg.eval_seed0 + i for i in range(cfg.episodes)],
         "inference_latency": cfg.inference_latency, "timings": timings,
         "summary": {k: summarize(v) for k, v in rows.items()},
-        "episodes": {k: [{f: getattr(r, f) for f in ("perturb", "seed", "score", "success", "plans", "fast_steps")}
+        "episodes": {k: [{f: getattr(r, f) for f in ("perturb", "seed", "score", "success", "plans", "fast_steps", "safety", "fault")}
                          for r in v] for k, v in rows.items()},
     }
     (out / "results.json").write_text(json.dumps(summary, indent=2))

@@ -103,6 +103,7 @@ class SafetyFilter:
         self._default = config if isinstance(config, SafetyConfig) else SafetyConfig()
         self._mem: dict[str, _ArmMemory] = {}
         self._bounds_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._wrench_warned: set[str] = set()
         self.report = FilterReport()
 
     def config_for(self, arm: str) -> SafetyConfig:
@@ -123,8 +124,10 @@ class SafetyFilter:
         """Forget motion history and release latched wrench holds (all arms, or one)."""
         if arm is None:
             self._mem.clear()
+            self._wrench_warned.clear()
         else:
             self._mem.pop(arm, None)
+            self._wrench_warned.discard(arm)
 
     def wrench_latched(self, arm: str) -> bool:
         mem = self._mem.get(arm)
@@ -178,7 +181,11 @@ class SafetyFilter:
             if cfg.wrench_action == "retract" and _norm(force) > 0:
                 hold[:3] += cfg.retract_distance * force / _norm(force)
             mem.hold = hold
-            log.warning(
+            # first event per arm at warning level; repeats (unlatched holds) at debug
+            level = logging.DEBUG if name in self._wrench_warned else logging.WARNING
+            self._wrench_warned.add(name)
+            log.log(
+                level,
                 "safety: arm %s wrench |f|=%.1f N |tau|=%.2f Nm over limits (%.1f N, %.2f Nm) -> %s",
                 name, _norm(force), _norm(torque), cfg.max_force, cfg.max_torque,
                 cfg.wrench_action,
