@@ -67,7 +67,7 @@ def policy_overrides(kind: str, tactile: str) -> tuple[str, list[str]]:
 
     Every planner sees the external camera (the task's path is random per seed and only
     visible in the image) and the TCP pose; ``_tactile``/``rdp`` planners also see the
-    tactile pad, ``rdp_force`` the wrench. RDP's tokenizer decodes with the tactile pad
+    tactile pad, ``rdp_force`` the wrench; ``beast*`` mirror ``dp*``. RDP's tokenizer decodes with the tactile pad
     (``rdp``) or the wrench (``rdp_force``) as its fast signal.
     """
     img = [f"image_shape=[{IMAGE},{IMAGE}]", f"crop_shape=[{CROP},{CROP}]"]
@@ -78,6 +78,9 @@ def policy_overrides(kind: str, tactile: str) -> tuple[str, list[str]]:
                               f"ldp.obs_keys=[{CAMERA},{STATE},observation.wrench]", *[f"ldp.{x}" for x in img]]),
         "dp": ("dp", [f"obs_keys=[{CAMERA},{STATE}]", *img]),
         "dp_tactile": ("dp", [f"obs_keys=[{CAMERA},{STATE},{tactile}]", *img]),
+        "beast": ("beast", [f"obs_keys=[{CAMERA},{STATE}]", *img]),
+        "beast_tactile": ("beast", [f"obs_keys=[{CAMERA},{STATE},{tactile}]", *img]),
+        "beast_continuous": ("beast", [f"obs_keys=[{CAMERA},{STATE}]", *img, "beast.head=continuous"]),
     }
     if kind not in table:
         raise KeyError(f"unknown quickstart policy {kind!r}; known: {', '.join(table)}")
