@@ -252,3 +252,19 @@ def test_beast_drives_the_lockstep_controller_at_a_fast_rate(runs):
     steps = np.linalg.norm(np.diff(np.asarray(targets), axis=0), axis=1)
     assert steps.max() < 1e-3  # under 0.5 m/s at 500 Hz: speed-limited interpolation, no jumps
     assert np.linalg.norm(np.asarray(targets[-1]) - targets[0]) > 0.005  # it moved along its plans
+
+
+def test_a_plan_used_before_its_chunk_starts_extends_the_spline_back(runs, aligned):
+    policy: BeastPolicy = load_policy(runs["continuous"], continuity="none")
+    plan = policy.plan(_window(aligned, 8))
+    t_c, t_obs = plan.state["t_chunk"], float(aligned.data["timestamp"][9])
+    eps = 1e-4 * policy.dt
+    f = policy.evaluate(plan.state, np.array([t_c - eps, t_c, t_c + eps, t_obs, t_obs - 1.0]))
+    spline = list(policy.tokenizer.spline_dims)
+    left, right = (f[1] - f[0]) / eps, (f[2] - f[1]) / eps
+    # the path runs smoothly through the chunk start (C1), it does not hold the start point
+    np.testing.assert_allclose(
+        left[spline], right[spline], rtol=1e-2, atol=1e-3 * np.abs(right).max()
+    )
+    assert np.abs(right[spline]).max() > 1e-3 and not np.allclose(f[3], f[1])
+    np.testing.assert_array_equal(f[4], f[3])  # clamped at the newest observation

@@ -6,7 +6,10 @@ space), ``t_chunk`` (time of the spline's start, u = 0) and ``duration`` (time o
 minus ``t_chunk``), plus the predicted ``tokens`` (discrete head). ``plan.actions`` is the
 spline sampled on the training grid, for the controller's bookkeeping; ``step(plan, t)``
 evaluates the spline at ``t`` itself, so a 500 Hz loop gets a smooth trajectory rather
-than a held chunk step. Outside the chunk the spline is clamped (holds its end points).
+than a held chunk step. After the chunk the spline holds its end point; before its start
+(a plan installed early, when the inference latency is below ``latency_steps * dt``) the
+first polynomial piece is extended back to the newest observation, so the commanded path
+keeps moving instead of jumping to the start point and waiting.
 
 Continuity (``beast.continuity``): the control points of the pose dimensions are pinned so
 the new spline starts where the previous plan's spline is at the new chunk's start (C0),
@@ -50,9 +53,11 @@ class BeastPolicy(TorchPolicy):
 
     # ------------------------------------------------------------------ spline helpers
     def spline_u(self, state: dict[str, Any], t: float | np.ndarray) -> np.ndarray:
-        """Spline parameter in [0, 1] of time(s) ``t`` (clamped outside the chunk)."""
+        """Spline parameter of time(s) ``t``: clamped to the chunk's end, and before its start
+        to ``u_min`` (the newest observation), down to which the first polynomial piece is
+        extrapolated."""
         u = (np.asarray(t, dtype=np.float64) - state["t_chunk"]) / state["duration"]
-        return np.clip(np.atleast_1d(u), 0.0, 1.0)
+        return np.clip(np.atleast_1d(u), state.get("u_min", 0.0), 1.0)
 
     def _splines(self, state: dict[str, Any]) -> tuple[BSpline | None, BSpline | None]:
         """scipy splines of the pose (degree p) and gripper (degree 0) dimensions, built once per plan."""
@@ -125,6 +130,9 @@ class BeastPolicy(TorchPolicy):
             "t_chunk": t_chunk,
             "duration": self.duration,
             "tokens": tok_np,
+            # a plan installed before its chunk starts (latency below latency_steps * dt)
+            # continues the first polynomial piece back to the observation, not a held start
+            "u_min": -(t_chunk - t_obs) / self.duration,
         }
         t0 = t_obs + self.latency_steps * self.dt
         n = self.cfg.horizon - self.first_step
