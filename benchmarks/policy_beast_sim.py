@@ -1,7 +1,7 @@
 """BEAST beside Diffusion Policy and RDP in simulation: scores and smoothness of the commanded motion.
 
-For one task: record scripted-expert demos (perturbation modes mixed, state + tactile, no
-cameras), train each policy briefly on them with the quickstart's settings
+For one task: record scripted-expert demos (perturbation modes mixed, cameras, state,
+tactile), train each policy briefly on them with the quickstart's settings
 (:func:`tactkit.real.quickstart.train_policy`), and run each with the real controller in
 lockstep on the same seeds under each perturbation mode. Reported per policy: the task
 score (mean ± std, success rate) per mode, and the RMS jerk / acceleration of the commanded
@@ -46,11 +46,11 @@ def run_episode(
 ) -> tuple[Any, np.ndarray]:
     """One lockstep episode (as :func:`tactkit.real.evaluation.run_sim_episode`), also
     returning the commanded TCP positions ``[ticks, 3]`` of the first arm."""
-    from tactkit.real.evaluation import EpisodeResult
+    from tactkit.real.evaluation import EpisodeResult, policy_needs_cameras
     from tactkit.real.runtime import LockstepRuntime
     from tactkit.sim.tasks import make_task
 
-    task = make_task(task_name, perturb=perturb, cameras=False)
+    task = make_task(task_name, perturb=perturb, cameras=policy_needs_cameras(policy))
     cmds: list[np.ndarray] = []
     t0 = time.perf_counter()
     try:
@@ -139,7 +139,7 @@ def main() -> None:
     t0 = time.perf_counter()
     if args.retrain or not data.exists():
         info = record_demos(
-            args.task, args.demos, data, perturb="mixed", seed=0, overwrite=True, cameras=False
+            args.task, args.demos, data, perturb="mixed", seed=0, overwrite=True, cameras=True
         )
         (out / "demos.json").write_text(
             json.dumps({"mean_score": info["mean_score"], "demos": args.demos})
