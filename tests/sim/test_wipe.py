@@ -113,3 +113,23 @@ def test_lockstep_controller_api():
     assert 29 <= tactile.health().rate_hz <= 31
     assert env.evaluate()["raw_score"] > 0.0
     env.close()
+
+
+def test_scene_variation_scales_the_scene_but_not_the_perturbation():
+    def scene(seed, v):
+        env = make_task("wipe", perturb="after_contact", cameras=False, scene_variation=v)
+        env.reset(seed)
+        out = (env.board_home.copy(), env.path.copy(), env.delay, env.amp, env.wave_kind)
+        env.close()
+        return out
+
+    fixed = [scene(s, 0.0) for s in (1, 2)]
+    assert np.array_equal(fixed[0][0], fixed[1][0]) and np.array_equal(fixed[0][1], fixed[1][1])
+    assert np.allclose(fixed[0][0], [0.52, 0.0, 0.03 - 0.01])
+    assert fixed[0][2:4] != fixed[1][2:4]  # the after-contact perturbation stays random per seed
+    full, half = scene(1, 1.0), scene(1, 0.5)
+    assert full[2:] == half[2:] == fixed[0][2:]  # same random numbers drawn whatever the variation
+    assert np.allclose(half[0] - fixed[0][0], 0.5 * (full[0] - fixed[0][0]))
+    assert not np.array_equal(full[1], fixed[0][1])
+    with pytest.raises(ValueError, match="scene_variation"):
+        scene(1, 1.5)

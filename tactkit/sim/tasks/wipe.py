@@ -40,9 +40,18 @@ class WipeConfig(TaskConfig):
     expert_level: float = 0.93
     force_band: list[float] = field(default_factory=lambda: [5.0, 15.0])  # N
     path_points: int = 41
+    # Scales the per-seed randomisation of the scene (path amplitude/cycles/phase, board xy and
+    # top height) around the nominal scene: 1 = full range (default), 0 = the same board and path
+    # every seed. The perturbations stay random. The same random numbers are drawn either way.
+    scene_variation: float = 1.0
     hit_radius: float = 0.015  # m
     gains: ImpedanceGains = field(default_factory=lambda: ImpedanceGains(
         stiffness=[1500.0, 1500.0, 2500.0, 60.0, 60.0, 60.0], damping=[90.0, 90.0, 120.0, 2.5, 2.5, 2.5]))
+
+
+def _vary(drawn: float, nominal: float, v: float) -> float:
+    """``drawn`` pulled towards ``nominal`` by ``scene_variation`` ``v`` (exactly ``drawn`` at 1)."""
+    return drawn if v == 1.0 else nominal + v * (drawn - nominal)
 
 
 class WipeTask(SimTask):
@@ -60,12 +69,17 @@ class WipeTask(SimTask):
     def build_scene(self, rng: np.random.Generator) -> None:
         c = self.world.client
         add_table(self.world)
-        top = rng.uniform(0.02, 0.04)
-        self.board_home = np.array([0.52 + rng.uniform(-0.02, 0.02), rng.uniform(-0.03, 0.03), top - BOARD_HALF[2]])
+        v = self.config.scene_variation
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"wipe: scene_variation must be in [0, 1], got {v}")
+        top = _vary(rng.uniform(0.02, 0.04), 0.03, v)
+        self.board_home = np.array([0.52 + _vary(rng.uniform(-0.02, 0.02), 0.0, v),
+                                    _vary(rng.uniform(-0.03, 0.03), 0.0, v), top - BOARD_HALF[2]])
         # Path in the board frame: a sine across the board.
         n = self.config.path_points
         xs = np.linspace(-0.10, 0.10, n)
         amp, cycles, phase = rng.uniform(0.02, 0.05), rng.uniform(0.5, 1.0), rng.uniform(0, 2 * math.pi)
+        amp, cycles, phase = _vary(amp, 0.035, v), _vary(cycles, 0.75, v), _vary(phase, math.pi, v)
         ys = amp * np.sin(2 * math.pi * cycles * (xs + 0.1) / 0.2 + phase) - amp * math.sin(phase) * 0.0
         self.path = np.stack([xs, ys], axis=1)
         self.visits = np.zeros(n)
