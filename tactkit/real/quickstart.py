@@ -52,6 +52,11 @@ class QuickstartConfig:
     # torch intra-op threads. Tiny networks gain nothing from more, and on a busy machine
     # oversubscribed OpenMP threads made training ~10x slower (measured: 5 vs 70 samples/s).
     torch_threads: int = 1
+    # Observations: with ``cameras`` the planners see the external camera; without, TCP pose +
+    # touch only (fast to train; pair it with ``task_overrides={"scene_variation": 0.0}`` so the
+    # scene is the same every seed and only the touch-only perturbations differ).
+    cameras: bool = True
+    task_overrides: dict[str, Any] = field(default_factory=dict)  # for demos and evaluation
 
 
 def tactile_key(task: str) -> str:
@@ -62,25 +67,26 @@ def tactile_key(task: str) -> str:
     return f"observation.tactile.{env.tactile_configs()[0].name}.marker_offset"
 
 
-def policy_overrides(kind: str, tactile: str) -> tuple[str, list[str]]:
+def policy_overrides(kind: str, tactile: str, camera: bool = True) -> tuple[str, list[str]]:
     """(training kind, overrides) for the compared policies.
 
     Every planner sees the external camera (the task's path is random per seed and only
     visible in the image) and the TCP pose; ``_tactile``/``rdp`` planners also see the
     tactile pad, ``rdp_force`` the wrench; ``beast*`` mirror ``dp*``. RDP's tokenizer decodes with the tactile pad
-    (``rdp``) or the wrench (``rdp_force``) as its fast signal.
+    (``rdp``) or the wrench (``rdp_force``) as its fast signal. ``camera=False`` drops the camera.
     """
-    img = [f"image_shape=[{IMAGE},{IMAGE}]", f"crop_shape=[{CROP},{CROP}]"]
+    img = [f"image_shape=[{IMAGE},{IMAGE}]", f"crop_shape=[{CROP},{CROP}]"] if camera else []
+    cam = f"{CAMERA}," if camera else ""
     table = {
-        "rdp": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{CAMERA},{STATE},{tactile}]",
+        "rdp": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{cam}{STATE},{tactile}]",
                         *[f"ldp.{x}" for x in img]]),
         "rdp_force": ("rdp", ["at.fast_keys=[observation.wrench]",
-                              f"ldp.obs_keys=[{CAMERA},{STATE},observation.wrench]", *[f"ldp.{x}" for x in img]]),
-        "dp": ("dp", [f"obs_keys=[{CAMERA},{STATE}]", *img]),
-        "dp_tactile": ("dp", [f"obs_keys=[{CAMERA},{STATE},{tactile}]", *img]),
-        "beast": ("beast", [f"obs_keys=[{CAMERA},{STATE}]", *img]),
-        "beast_tactile": ("beast", [f"obs_keys=[{CAMERA},{STATE},{tactile}]", *img]),
-        "beast_continuous": ("beast", [f"obs_keys=[{CAMERA},{STATE}]", *img, "beast.head=continuous"]),
+                              f"ldp.obs_keys=[{cam}{STATE},observation.wrench]", *[f"ldp.{x}" for x in img]]),
+        "dp": ("dp", [f"obs_keys=[{cam}{STATE}]", *img]),
+        "dp_tactile": ("dp", [f"obs_keys=[{cam}{STATE},{tactile}]", *img]),
+        "beast": ("beast", [f"obs_keys=[{cam}{STATE}]", *img]),
+        "beast_tactile": ("beast", [f"obs_keys=[{cam}{STATE},{tactile}]", *img]),
+        "beast_continuous": ("beast", [f"obs_keys=[{cam}{STATE}]", *img, "beast.head=continuous"]),
     }
     if kind not in table:
         raise KeyError(f"unknown quickstart policy {kind!r}; known: {', '.join(table)}")
@@ -91,7 +97,7 @@ def train_policy(kind: str, data: Path, out: Path, cfg: QuickstartConfig, tactil
     """Train one compared policy; returns the directory ``load_policy`` takes."""
     from tactkit.policies.pipeline import train
 
-    train_kind, over = policy_overrides(kind, tactile)
+    train_kind, over = policy_overrides(kind, tactile, cfg.cameras)
     train(train_kind, data, [f"size={cfg.size}", f"num_steps={cfg.train_steps}", *over, *cfg.extra_train],
           out, progress=False)
     return out / "ldp" if train_kind == "rdp" else out
@@ -117,7 +123,7 @@ def run_quickstart(
     data = out / "demos.zarr"
     say(f"[1/3] recording {cfg.demos} expert demos of {cfg.task} -> {data}")
     demo_info = record_demos(cfg.task, cfg.demos, data, perturb="mixed", seed=cfg.demo_seed, overwrite=True,
-                             progress=True, cameras=True)
+                             progress=True, cameras=cfg.cameras, **cfg.task_overrides)
     timings["demos_s"] = time.perf_counter() - t0
     tactile = tactile_key(cfg.task)
 
@@ -129,7 +135,7 @@ def run_quickstart(
         timings[f"train_{kind}_s"] = time.perf_counter() - t
 
     setup = load_robot_setup("sim", [f"inference_latency={cfg.inference_latency}"])
-    settings = EvalSettings(setup.controller, {}, None, trace=True)
+    settings = EvalSettings(setup.controller, dict(cfg.task_overrides), None, trace=True)
     rows: dict[str, list[EpisodeResult]] = {}
     total = len(policies) * len(cfg.modes) * cfg.episodes
     say(f"[3/3] evaluating {', '.join(policies)}: {cfg.episodes} seeds x {len(cfg.modes)} perturbation modes")

@@ -37,3 +37,12 @@ def test_policy_overrides_name_the_unknown():
         assert "bc" in str(e)
     else:
         raise AssertionError("unknown policy accepted")
+
+
+def test_policy_overrides_without_camera_drop_every_image_setting():
+    tac = "observation.tactile.pad.marker_offset"
+    for kind in ("rdp", "rdp_force", "dp", "dp_tactile"):
+        _, over = policy_overrides(kind, tac, camera=False)
+        assert not any("images" in o or "image_shape" in o or "crop_shape" in o for o in over), over
+    _, over = policy_overrides("rdp", tac, camera=False)
+    assert f"ldp.obs_keys=[observation.state.tcp_pose,{tac}]" in over
