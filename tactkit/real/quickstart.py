@@ -45,6 +45,7 @@ class QuickstartConfig:
     episodes: int = 3  # evaluation seeds per perturbation mode
     modes: tuple[str, ...] = PERTURB_MODES
     demo_seed: int = 0
+    demo_perturb: str = "mixed"  # perturbation modes of the demos (record_demos' ``perturb``)
     eval_seed0: int = 1000
     inference_latency: float = 0.1  # s, simulated slow-policy latency
     out: Path = Path("runs/demo")
@@ -122,7 +123,7 @@ def run_quickstart(
     t0 = time.perf_counter()
     data = out / "demos.zarr"
     say(f"[1/3] recording {cfg.demos} expert demos of {cfg.task} -> {data}")
-    demo_info = record_demos(cfg.task, cfg.demos, data, perturb="mixed", seed=cfg.demo_seed, overwrite=True,
+    demo_info = record_demos(cfg.task, cfg.demos, data, perturb=cfg.demo_perturb, seed=cfg.demo_seed, overwrite=True,
                              progress=True, cameras=cfg.cameras, **cfg.task_overrides)
     timings["demos_s"] = time.perf_counter() - t0
     tactile = tactile_key(cfg.task)

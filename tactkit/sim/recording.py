@@ -76,14 +76,17 @@ def run_recorded_episode(env: SimTask, seed: int) -> tuple[EpisodeBuffer, dict[s
 
 def record_demos(task: str, episodes: int, out: str | Path, perturb: str = "mixed", seed: int = 0,
                  overwrite: bool = False, progress: bool = True, **overrides: Any) -> dict[str, Any]:
-    """Record ``episodes`` expert episodes of ``task`` (seeds ``seed .. seed+episodes-1``)."""
+    """Record ``episodes`` expert episodes of ``task`` (seeds ``seed .. seed+episodes-1``).
+
+    ``perturb``: one mode, ``"mixed"`` (every mode in turn) or a comma-separated list of modes
+    taken in turn (e.g. ``"none,after_contact"``)."""
     from tqdm import tqdm
 
     from tactkit.store import EpisodeStore
 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    modes = MIXED if perturb == "mixed" else (perturb,)
+    modes = MIXED if perturb == "mixed" else tuple(m.strip() for m in perturb.split(","))
     for m in modes:
         if m not in PERTURBATIONS:
             raise ValueError(f"perturb must be 'mixed' or one of {PERTURBATIONS}, got {perturb!r}")

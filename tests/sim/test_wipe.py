@@ -133,3 +133,15 @@ def test_scene_variation_scales_the_scene_but_not_the_perturbation():
     assert not np.array_equal(full[1], fixed[0][1])
     with pytest.raises(ValueError, match="scene_variation"):
         scene(1, 1.5)
+
+
+def test_record_demos_takes_a_list_of_perturbation_modes(tmp_path):
+    from tactkit.sim.recording import record_demos
+    from tactkit.store import EpisodeStore
+
+    record_demos("wipe", 3, tmp_path / "d.zarr", perturb="none,after_contact", progress=False,
+                 cameras=False, episode_s=0.5, scene_variation=0.0)
+    store = EpisodeStore.open(str(tmp_path / "d.zarr"))
+    assert [store.episode(i).metadata["perturb"] for i in range(3)] == ["none", "after_contact", "none"]
+    with pytest.raises(ValueError, match="perturb"):
+        record_demos("wipe", 1, tmp_path / "e.zarr", perturb="none,sideways", progress=False, cameras=False)
