@@ -145,3 +145,27 @@ def test_record_demos_takes_a_list_of_perturbation_modes(tmp_path):
     assert [store.episode(i).metadata["perturb"] for i in range(3)] == ["none", "after_contact", "none"]
     with pytest.raises(ValueError, match="perturb"):
         record_demos("wipe", 1, tmp_path / "e.zarr", perturb="none,sideways", progress=False, cameras=False)
+
+
+@pytest.mark.slow
+def test_force_feedback_expert_wipes_and_its_corrections_show_in_the_force():
+    def run(feedback):
+        env = make_task("wipe", perturb="after_contact", cameras=False, scene_variation=0.0,
+                        expert_feedback=feedback)
+        obs = env.reset(1)
+        expert = make_expert(env)
+        fz = []
+        while not env.done:
+            obs, *_ = env.step(expert.act(obs))
+            fz.append(obs["observation.wrench"][2])
+        score = env.evaluate()["score"]
+        env.close()
+        return score, np.std(fz[72:180])  # 3-7.5 s: wiping while the board moves
+
+    priv, force = run("privileged"), run("force")
+    assert priv[0] > 0.95 and force[0] > 0.95
+    assert force[1] > 2.0 * priv[1], (priv, force)  # touch now carries the height correction
+    with pytest.raises(ValueError, match="expert_feedback"):
+        env = make_task("wipe", cameras=False, expert_feedback="psychic")
+        env.reset(0)
+        make_expert(env).act()

@@ -44,6 +44,12 @@ class WipeConfig(TaskConfig):
     # top height) around the nominal scene: 1 = full range (default), 0 = the same board and path
     # every seed. The perturbations stay random. The same random numbers are drawn either way.
     scene_variation: float = 1.0
+    # The scripted expert's height control after contact: "privileged" follows the true board
+    # height (feedforward; the force barely moves, so touch shows little of the correction),
+    # "force" only reacts to the measured contact force (integral loop, like a teleoperator
+    # feeling the contact: the correction follows a visible force error).
+    expert_feedback: str = "privileged"
+    expert_force_gain: float = 0.5  # integral gain per control step, in units of force error / stiffness
     hit_radius: float = 0.015  # m
     gains: ImpedanceGains = field(default_factory=lambda: ImpedanceGains(
         stiffness=[1500.0, 1500.0, 2500.0, 60.0, 60.0, 60.0], damping=[90.0, 90.0, 120.0, 2.5, 2.5, 2.5]))
@@ -203,16 +209,26 @@ class WipeExpert:
         self.force = force
         self.path_s = path_s
         self.z_i = 0.0
+        self.surf_contact: float | None = None
 
     def reset(self) -> None:
         self.z_i = 0.0
+        self.surf_contact = None
 
     def act(self, obs: dict | None = None) -> np.ndarray:
         env = self.env
         t = env.clock.now() + 1.0 / env.config.control_hz  # aim at the end of this period
         priv = env.privileged()
         k = env.config.gains.stiffness[2]
-        surf = priv["surface_z"] + priv["surface_rate"] * 0.75 / env.config.control_hz
+        mode = env.config.expert_feedback
+        if mode not in ("privileged", "force"):
+            raise ValueError(f"wipe: expert_feedback must be 'privileged' or 'force', got {mode!r}")
+        if mode == "force" and priv["contact"]:
+            if self.surf_contact is None:
+                self.surf_contact = priv["surface_z"]
+            surf = self.surf_contact  # the height felt at first contact; then only force feedback
+        else:
+            surf = priv["surface_z"] + priv["surface_rate"] * 0.75 / env.config.control_hz
         t0, t1, t2 = 0.8, 1.6, 1.6 + self.path_s
         if t < t1:
             xy = env.path_world(0)
@@ -223,8 +239,11 @@ class WipeExpert:
             xy = env.path_world(s)
             if priv["contact"]:
                 err = self.force - priv["force"]
-                self.z_i -= 0.3 * err / k
-                self.z_i = float(np.clip(self.z_i, -0.01, 0.01))
+                if mode == "force":
+                    self.z_i = float(np.clip(self.z_i - env.config.expert_force_gain * err / k, -0.02, 0.02))
+                else:
+                    self.z_i -= 0.3 * err / k
+                    self.z_i = float(np.clip(self.z_i, -0.01, 0.01))
             z = surf - self.force / k + self.z_i
         else:
             xy = env.path_world(len(env.path) - 1)
