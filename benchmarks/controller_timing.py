@@ -41,6 +41,7 @@ from tactkit.real.robot import ArmCommand, RobotCommand  # noqa: E402
 from tactkit.real.runtime import WallClockRuntime  # noqa: E402
 from tactkit.real.slow_process import SlowPolicyProcess  # noqa: E402
 from tactkit.sensors.base import Sensor, SensorHealth, SensorSample  # noqa: E402
+from tactkit.sysinfo import cpu_model as _cpu_model
 
 TACTILE_KEY = "observation.tactile.left.embedding"
 
@@ -163,15 +164,6 @@ def run_controller(duration: float, rate_hz: float, plan_ms: float) -> dict[str,
     return out
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

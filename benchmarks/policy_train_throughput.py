@@ -18,16 +18,7 @@ import torch
 
 from tactkit.policies.pipeline import train_stage
 from tactkit.policies.synthetic import make_synthetic_store
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+from tactkit.sysinfo import cpu_model
 
 
 def main() -> None:

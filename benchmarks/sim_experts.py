@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import time
 from multiprocessing import Pool
 
 import numpy as np
+
+from tactkit.sysinfo import cpu_model
 
 
 def job(args: tuple[str, int]) -> dict:
@@ -37,14 +38,6 @@ def job(args: tuple[str, int]) -> dict:
     return out
 
 
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def table(results: list[dict]) -> str:

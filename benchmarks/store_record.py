@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -29,6 +27,7 @@ import numpy as np
 
 from tactkit.store import EpisodeStore
 from tactkit.store.synthetic import SyntheticRig, rig_streams
+from tactkit.sysinfo import machine_summary as machine
 
 ROBOT_KEYS = ["observation.wrench", "observation.state.tcp_pose", "observation.state.tcp_velocity",
               "observation.state.joint_positions", "observation.state.gripper_width",
@@ -83,14 +82,6 @@ def run(sink, rig: SyntheticRig, seconds: float) -> tuple[dict[str, dict], float
     return stats, cpu0, wall0
 
 
-def machine() -> str:
-    model = platform.processor() or "?"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name"))
-    except Exception:
-        pass
-    return f"{os.cpu_count()} CPUs (nproc), {model}, load avg {os.getloadavg()[0]:.2f}"
 
 
 def main() -> None:

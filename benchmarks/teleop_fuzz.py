@@ -27,6 +27,7 @@ import zmq
 from tactkit.clock import WallClock
 from tactkit.real.fake import FakeRobot, FakeRobotConfig
 from tactkit.real.safety import SafetyFilter
+from tactkit.sysinfo import cpu_model
 from tactkit.teleop import protocol as P
 from tactkit.teleop.bridge import BridgeConfig, TeleopBridge, wait_until
 from tactkit.teleop.client import HeadsetClient
@@ -44,14 +45,6 @@ class CountingRobot(FakeRobot):
         super().send(command)
 
 
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def hand(grip: float, x: float = 0.0) -> P.Hand:

@@ -34,6 +34,7 @@ import zmq
 from tactkit.clock import WallClock
 from tactkit.real.fake import FakeRobot, FakeRobotConfig
 from tactkit.real.safety import SafetyConfig, SafetyFilter
+from tactkit.sysinfo import cpu_model
 from tactkit.teleop import protocol as P
 from tactkit.teleop.bridge import BridgeConfig, TeleopBridge
 from tactkit.teleop.client import HeadsetClient
@@ -44,14 +45,6 @@ HEAD = P.Pose(pos=(0.0, 0.0, 1.6), quat=(1.0, 0.0, 0.0, 0.0))
 EPHEMERAL = dict(upstream="tcp://127.0.0.1:*", feedback="tcp://127.0.0.1:*")
 
 
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 class TimedRobot(FakeRobot):

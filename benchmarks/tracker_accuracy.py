@@ -27,22 +27,7 @@ import numpy as np
 
 from tactkit.sensors.synthetic import MarkerImageSpec, SyntheticMarkerSequence
 from tactkit.sensors.tracker import MarkerTracker, TrackerConfig
-
-
-def machine() -> str:
-    """nproc, CPU model, load average: the benchmark header."""
-    import os
-    import platform
-
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"nproc={os.cpu_count()}, CPU: {cpu}, load avg {load:.2f}, Python {platform.python_version()}"
-
+from tactkit.sysinfo import machine_summary as machine
 
 CONDITIONS = {
     "clean": dict(blur_sigma=0.0, noise_sigma=0.0, gradient=0.0, drop_fraction=0.0),

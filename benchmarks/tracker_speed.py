@@ -31,21 +31,7 @@ from scipy.spatial import cKDTree  # noqa: E402
 
 from tactkit.sensors.synthetic import MarkerImageSpec, SyntheticMarkerSequence  # noqa: E402
 from tactkit.sensors.tracker import MarkerTracker, TrackerConfig  # noqa: E402
-
-
-def machine() -> str:
-    """nproc, CPU model, load average: the benchmark header."""
-    import os
-    import platform
-
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"nproc={os.cpu_count()}, CPU: {cpu}, load avg {load:.2f}, Python {platform.python_version()}"
+from tactkit.sysinfo import machine_summary as machine  # noqa: E402
 
 
 class BlobNNBaseline:

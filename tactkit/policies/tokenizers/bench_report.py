@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from tactkit.policies.tokenizers.bench import BenchResult, BenchSettings
-
-
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, numpy {np.__version__}"
+from tactkit.sysinfo import machine_summary as machine
 
 
 def _f(x: float, digits: int = 3) -> str:
