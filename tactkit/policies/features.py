@@ -82,7 +82,8 @@ def from_internal(spec: FeatureSpec, x: torch.Tensor) -> torch.Tensor:
 
 
 class Normalizer:
-    """Per-key affine map ``y = x * scale + offset`` to [-1, 1] from min/max statistics."""
+    """Per-key affine map ``y = x * scale + offset`` to [-1, 1] from min/max statistics
+    (tactile PCA embeddings: one scale for all components, so they keep their relative sizes)."""
 
     def __init__(self, params: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
         self.params = {k: (s.float(), o.float()) for k, (s, o) in params.items()}
@@ -108,6 +109,15 @@ class Normalizer:
             if lo.shape != (n,) or hi.shape != (n,):
                 raise ValueError(f"statistics of {spec.key!r} have {lo.shape[0]} values, expected {n}")
             rng = hi - lo
+            if spec.kind == "tactile":
+                # One scale for every PCA component (the widest one's range -> [-1, 1]), each
+                # centred: per-component min-max would blow the near-constant minor components
+                # up by 100-1000x and make the networks react to marker noise.
+                widest = float(rng.max())
+                scale = np.full_like(rng, 2.0 / widest if widest >= eps else 1.0)
+                offset = -(hi + lo) / 2.0 * scale
+                params[spec.key] = (torch.as_tensor(scale), torch.as_tensor(offset))
+                continue
             small = rng < eps
             scale = np.where(small, 1.0, 2.0 / np.where(small, 1.0, rng))
             offset = np.where(small, -(hi + lo) / 2.0, -1.0 - lo * scale)

@@ -136,3 +136,22 @@ def test_codec_handles_multi_arm_keys_generically():
     flat = codec.decode(y, keys)
     ref = torch.cat([batch[k] for k in keys], -1)
     assert flat.shape == (2, 5, 16) and torch.allclose(flat, ref, atol=1e-6)
+
+
+def test_tactile_embedding_normaliser_keeps_the_pca_components_relative_sizes():
+    import numpy as np
+    import torch
+
+    from tactkit.policies.features import Normalizer, make_spec
+
+    tac = make_spec("observation.tactile.pad.marker_offset", (63, 2), pca_dim=3)
+    flat = make_spec("observation.wrench", (6,))
+    lo, hi = np.array([-0.5, 0.99, -1e-4]), np.array([1.5, 1.01, 1e-4])
+    stats = {tac.key: {"min": lo, "max": hi}, flat.key: {"min": np.zeros(6), "max": np.arange(1.0, 7.0)}}
+    n = Normalizer.from_stats([tac, flat], stats)
+    y = n.normalize(tac.key, torch.tensor(np.stack([lo, hi]), dtype=torch.float32))
+    assert torch.allclose(y[:, 0], torch.tensor([-1.0, 1.0]))  # the widest component spans [-1, 1]
+    assert torch.allclose(y[:, 1], torch.tensor([-0.01, 0.01]), atol=1e-6)  # minor ones stay small, centred
+    assert y[:, 2].abs().max() < 1e-3
+    w = n.normalize(flat.key, torch.tensor(np.arange(1.0, 7.0), dtype=torch.float32))
+    assert torch.allclose(w, torch.ones(6))  # other keys: per-dimension min-max as before
