@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--episodes", type=int, default=50)
     d.add_argument("--out", required=True, help="episode store path (directory or fsspec URL)")
     d.add_argument("--perturb", default="mixed",
-                   help="none | before_contact | after_contact | mixed (cycle through the three)")
+                   help="none | before_contact | after_contact | mixed (cycle through the three) | a comma-separated list (cycled)")
     d.add_argument("--seed", type=int, default=0, help="seed of the first episode (+1 per episode)")
     d.add_argument("--no-cameras", action="store_true", help="skip rendering (no image streams)")
     d.add_argument("--overwrite", action="store_true")
