@@ -32,12 +32,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=300, help="training steps per stage (default 300)")
     p.add_argument("--size", default="tiny", help="network size: tiny, small or paper (default tiny)")
     p.add_argument("--episodes", type=int, default=3, help="evaluation seeds per perturbation mode (default 3)")
-    p.add_argument("--perturb", default="all", help="none, before_contact, after_contact or all (default)")
+    p.add_argument("--perturb", default="all", help="none, before_contact, after_contact, a comma-separated list, or all (default)")
     p.add_argument("--policies", default="rdp,dp", help="compared policies: rdp, rdp_force, dp, dp_tactile, beast, beast_tactile, beast_continuous (default rdp,dp)")
     p.add_argument("--inference-latency", type=float, default=0.1, help="simulated slow-policy latency, s (default 0.1)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--seconds", type=float, default=None, help="record one synthetic rig episode of this length instead")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fixed-scene", action="store_true",
+                   help="wipe only: same board/path every seed, force-feedback expert demos (none + after_contact), "
+                        "TCP pose + touch, no camera (the CI-sized setting; try --steps 600 --perturb none,after_contact)")
     p.set_defaults(func=_demo)
 
 
@@ -60,6 +63,10 @@ def _demo(args: argparse.Namespace) -> int:
         modes=perturb_modes(args.perturb), demo_seed=args.seed, inference_latency=args.inference_latency,
         out=Path(args.out or DEFAULT_OUT), torch_threads=max(1, args.threads),
     )
+    if args.fixed_scene:
+        from tactkit.real.quickstart import fixed_scene
+
+        fixed_scene(cfg)
     import logging
 
     if not getattr(args, "verbose", 0):  # safety-limit hits are counted in results.json

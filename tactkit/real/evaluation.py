@@ -29,12 +29,15 @@ PERTURB_MODES = ("none", "before_contact", "after_contact")
 
 
 def perturb_modes(arg: str) -> tuple[str, ...]:
-    """``"all"`` -> every mode; otherwise the one mode (checked)."""
+    """``"all"`` -> every mode; otherwise one mode or a comma-separated list (checked)."""
     if arg == "all":
         return PERTURB_MODES
-    if arg not in PERTURB_MODES:
-        raise ValueError(f"--perturb must be one of {', '.join(PERTURB_MODES)} or all, got {arg!r}")
-    return (arg,)
+    modes = tuple(m.strip() for m in arg.split(","))
+    for m in modes:
+        if m not in PERTURB_MODES:
+            raise ValueError(f"--perturb must be one of {', '.join(PERTURB_MODES)}, a comma-separated list of them "
+                             f"or all, got {arg!r}")
+    return modes
 
 
 @dataclass

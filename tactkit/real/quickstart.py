@@ -60,6 +60,21 @@ class QuickstartConfig:
     task_overrides: dict[str, Any] = field(default_factory=dict)  # for demos and evaluation
 
 
+FIXED_SCENE_TASK = {"scene_variation": 0.0, "expert_feedback": "force"}
+
+
+def fixed_scene(cfg: QuickstartConfig) -> QuickstartConfig:
+    """The CI-sized wipe setting (docs/controller.md): the nominal scene every seed, demos of the
+    force-feedback expert without and with after-contact perturbation, TCP pose + touch (no
+    camera). ``tests/real/test_real_regression.py`` runs it at 12 demos x 600 steps."""
+    if cfg.task != "wipe":
+        raise ValueError(f"the fixed-scene setting exists for task 'wipe' only, got {cfg.task!r}")
+    cfg.cameras = False
+    cfg.demo_perturb = "none,after_contact"
+    cfg.task_overrides = {**FIXED_SCENE_TASK, **cfg.task_overrides}
+    return cfg
+
+
 def tactile_key(task: str) -> str:
     """The tactile stream of a task's first pad (``observation.tactile.<pad>.marker_offset``)."""
     from tactkit.sim.tasks import make_task

@@ -46,3 +46,14 @@ def test_policy_overrides_without_camera_drop_every_image_setting():
         assert not any("images" in o or "image_shape" in o or "crop_shape" in o for o in over), over
     _, over = policy_overrides("rdp", tac, camera=False)
     assert f"ldp.obs_keys=[observation.state.tcp_pose,{tac}]" in over
+
+
+def test_fixed_scene_setting_is_camera_free_and_wipe_only(capsys):
+    from tactkit.cli.main import main
+    from tactkit.real.quickstart import fixed_scene
+
+    cfg = fixed_scene(QuickstartConfig(task_overrides={"episode_s": 5.0}))
+    assert not cfg.cameras and cfg.demo_perturb == "none,after_contact"
+    assert cfg.task_overrides == {"scene_variation": 0.0, "expert_feedback": "force", "episode_s": 5.0}
+    assert main(["demo", "--fixed-scene", "--task", "peel", "--out", "/nonexistent/x"]) == 1
+    assert "wipe" in capsys.readouterr().err

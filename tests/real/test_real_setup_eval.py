@@ -31,6 +31,9 @@ def test_robot_setups_load_with_bare_and_dotted_overrides():
     assert perturb_modes("all") == ("none", "before_contact", "after_contact")
     with pytest.raises(ValueError, match="--perturb"):
         perturb_modes("sideways")
+    assert perturb_modes("none, after_contact") == ("none", "after_contact")
+    with pytest.raises(ValueError, match="--perturb"):
+        perturb_modes("none,sideways")
 
 
 class PressDown(Policy):
