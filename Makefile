@@ -18,8 +18,12 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# The quickstart on the embedded default: the CI-sized simulated wipe comparison (RDP vs DP),
+# a few minutes on 2 CPU cores. `tactkit demo --help` lists the larger settings.
+DEMO_ARGS ?= --fixed-scene --steps 600 --perturb none,after_contact
+
 demo: setup
-	$(VENV)/bin/tactkit demo
+	$(VENV)/bin/tactkit demo $(DEMO_ARGS)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
