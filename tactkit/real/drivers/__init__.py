@@ -11,21 +11,10 @@ Importing this package registers the drivers' configs in ``ROBOTS`` (types ``fle
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from tactkit.real.drivers._sdk import SdkArm, import_sdk
 from tactkit.real.drivers.flexiv import FlexivConfig, FlexivRobot
 from tactkit.real.drivers.franka import FrankaConfig, FrankaRobot
 from tactkit.real.drivers.ur import URConfig, URRobot
 
-__all__ = ["FlexivConfig", "FlexivRobot", "FrankaConfig", "FrankaRobot", "URConfig", "URRobot", "import_sdk"]
+__all__ = ["FlexivConfig", "FlexivRobot", "FrankaConfig", "FrankaRobot", "URConfig", "URRobot", "SdkArm", "import_sdk"]
 
-
-def import_sdk(module: str, extra: str) -> Any:
-    """Import a vendor SDK module, or fail with the install command that provides it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"the {extra} driver needs the {module!r} SDK: pip install \"tactkit[{extra}]\" ({exc})"
-        ) from exc

@@ -12,12 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from tactkit.clock import Clock, WallClock
-from tactkit.real.robot import ROBOTS, ArmState, Robot, RobotCommand, RobotState
+from tactkit.real.drivers._sdk import SdkArm
+from tactkit.real.robot import ROBOTS, ArmState, RobotCommand, RobotState
 
 log = logging.getLogger(__name__)
 
@@ -43,27 +42,16 @@ class FlexivConfig:
 
 
 @ROBOTS.register(FlexivConfig, name="flexiv")
-class FlexivRobot(Robot):
+class FlexivRobot(SdkArm):
     """One Rizon arm (``"arm"``). ``sdk`` overrides the ``flexivrdk`` module (tests)."""
 
-    arm_names = ("arm",)
-
-    def __init__(self, config: FlexivConfig, sdk: Any = None, clock: Clock | None = None) -> None:
-        if not config.serial_number:
-            raise ValueError("flexiv: serial_number is required (e.g. serial_number=Rizon4-062468)")
-        self.config = config
-        self.rate_hz = config.rate_hz
-        self.clock = clock or WallClock()
-        self._sdk = sdk
-        self.robot: Any = None
-        self.gripper: Any = None
-        self._last_width: float | None = None
+    sdk_module = "flexivrdk"
+    extra = "flexiv"
+    address_field = "serial_number"
+    address_example = "Rizon4-062468"
 
     def connect(self) -> None:
-        if self._sdk is None:
-            from tactkit.real.drivers import import_sdk
-
-            self._sdk = import_sdk("flexivrdk", "flexiv")
+        self._load_sdk()
         sdk, cfg = self._sdk, self.config
         self.robot = robot = sdk.Robot(cfg.serial_number)
         if robot.fault():

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from tactkit.clock import Clock, WallClock
-from tactkit.real.robot import ROBOTS, ArmCommand, ArmState, Robot, RobotCommand, RobotState
+from tactkit.real.drivers._sdk import SdkArm
+from tactkit.real.robot import ROBOTS, ArmCommand, ArmState, RobotCommand, RobotState
 
 log = logging.getLogger(__name__)
 
@@ -39,27 +38,16 @@ class FrankaConfig:
 
 
 @ROBOTS.register(FrankaConfig, name="franka")
-class FrankaRobot(Robot):
+class FrankaRobot(SdkArm):
     """One Franka arm (``"arm"``). ``sdk`` overrides the ``franky`` module (tests)."""
 
-    arm_names = ("arm",)
-
-    def __init__(self, config: FrankaConfig, sdk: Any = None, clock: Clock | None = None) -> None:
-        if not config.host:
-            raise ValueError("franka: host is required (e.g. host=172.16.0.2)")
-        self.config = config
-        self.rate_hz = config.rate_hz
-        self.clock = clock or WallClock()
-        self._sdk = sdk
-        self.robot: Any = None
-        self.gripper: Any = None
-        self._last_width: float | None = None
+    sdk_module = "franky"
+    extra = "franka"
+    address_field = "host"
+    address_example = "172.16.0.2"
 
     def connect(self) -> None:
-        if self._sdk is None:
-            from tactkit.real.drivers import import_sdk
-
-            self._sdk = import_sdk("franky", "franka")
+        self._load_sdk()
         sdk, cfg = self._sdk, self.config
         self.robot = sdk.Robot(cfg.host)
         self.robot.recover_from_errors()

@@ -16,6 +16,7 @@ import numpy as np
 
 from tactkit.clock import Clock, WallClock
 from tactkit.real import quat as Q
+from tactkit.real.drivers._sdk import import_sdk
 from tactkit.real.robot import ROBOTS, ArmState, Robot, RobotCommand, RobotState
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,6 @@ class URRobot(Robot):
         self.rtde_r: Any = None
 
     def connect(self) -> None:
-        from tactkit.real.drivers import import_sdk
-
         control = self._control_mod or import_sdk("rtde_control", "ur")
         receive = self._receive_mod or import_sdk("rtde_receive", "ur")
         self.rtde_c = control.RTDEControlInterface(self.config.host)
