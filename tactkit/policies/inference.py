@@ -18,7 +18,7 @@ from tactkit.policies.checkpoint import Checkpoint, CheckpointError, load_checkp
 from tactkit.policies.data import prepare_arrays
 from tactkit.policies.factory import get_kind
 from tactkit.policies.interface import Policy
-from tactkit.policies.rotation import rot6d_to_quat_np
+from tactkit.policies.rotation import rot6d_to_quat_np, rot6d_to_quat_scalar
 
 
 class TorchPolicy(Policy):
@@ -89,26 +89,28 @@ class TorchPolicy(Policy):
         return {k: torch.from_numpy(np.ascontiguousarray(v))[None].to(self.device) for k, v in prepared.items()}
 
     def to_actions(self, y: torch.Tensor) -> np.ndarray:
-        """Normalised network actions ``[..., A]`` -> dataset units ``[..., action_dim]`` (float64).
+        """Normalised network actions ``[..., A]`` -> dataset units ``[..., action_dim]`` (float64)."""
+        return self.actions_np(y.detach().double().cpu().numpy())
 
-        numpy twin of ``FeatureCodec.decode`` (a fast step decodes one action; torch's per-op
-        overhead would dominate it)."""
+    def actions_np(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`to_actions` on a numpy array: the numpy twin of ``FeatureCodec.decode`` (a fast
+        step decodes one action, where torch's per-op overhead would dominate)."""
         if self._decode_np is None:
             self._decode_np = []
             for k in self.action_keys:
                 spec = self.codec.specs[k]
                 scale, offset = (v.double().cpu().numpy() for v in self.codec.normalizer.params[k])
                 self._decode_np.append((spec.kind == "pose", spec.dim, scale, offset))
-        x = y.detach().double().cpu().numpy()
         parts, i = [], 0
         for is_pose, dim, scale, offset in self._decode_np:
             v = (x[..., i : i + dim] - offset) / scale
             if is_pose:
-                v = np.concatenate([v[..., :3], rot6d_to_quat_np(v[..., 3:9])], axis=-1)
+                r = v[..., 3:9]
+                q = rot6d_to_quat_scalar(r.reshape(6)).reshape(*r.shape[:-1], 4) if r.size == 6 else rot6d_to_quat_np(r)
+                v = np.concatenate([v[..., :3], q], axis=-1)
             parts.append(v)
             i += dim
         return np.concatenate(parts, axis=-1)
-
 
 def _with(cfg: Any, **changes: Any) -> Any:
     import dataclasses

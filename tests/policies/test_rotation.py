@@ -63,7 +63,7 @@ def test_pose_conversion_shapes_and_round_trip():
 
 
 def test_numpy_rot6d_to_quat_matches_torch():
-    from tactkit.policies.rotation import rot6d_to_quat_np
+    from tactkit.policies.rotation import rot6d_to_quat_np, rot6d_to_quat_scalar
 
     g = torch.Generator().manual_seed(4)
     r6 = quat_to_rot6d(_random_quats(300, seed=4)) + 0.1 * torch.randn(300, 6, generator=g, dtype=torch.float64)
@@ -72,3 +72,5 @@ def test_numpy_rot6d_to_quat_matches_torch():
     assert ours.shape == (300, 4) and ours.dtype == np.float64
     np.testing.assert_allclose(ours, ref, atol=1e-12)
     np.testing.assert_allclose(rot6d_to_quat_np(r6.numpy()[0]), ref[0], atol=1e-12)  # one action
+    scalar = np.stack([rot6d_to_quat_scalar(r) for r in r6.numpy()])  # the fast-step path
+    np.testing.assert_allclose(scalar, ref, atol=1e-12)

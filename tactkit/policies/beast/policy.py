@@ -19,7 +19,6 @@ plan is the last one this policy object returned (``reset`` forgets it).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -45,7 +44,6 @@ class BeastPolicy(TorchPolicy):
         self.chunk_len = self.model.chunk_len
         self.duration = (self.chunk_len - 1) * self.dt
         self._prev: dict[str, Any] | None = None
-        self._np_decode: list[tuple[bool, int, np.ndarray, np.ndarray]] | None = None
 
     def reset(self) -> None:
         super().reset()
@@ -149,73 +147,3 @@ class BeastPolicy(TorchPolicy):
         if "ctrl" not in plan.state:
             raise ValueError("not a BEAST plan: plan.state has no spline control points ('ctrl')")
         return self.actions_np(self.evaluate(plan.state, t))[0]
-
-    def actions_np(self, y: np.ndarray) -> np.ndarray:
-        """:meth:`to_actions` in numpy (float64): the robot loop's path, ~20x cheaper than torch
-        on one action. Same formulas as :mod:`tactkit.policies.rotation`."""
-        if self._np_decode is None:
-            self._np_decode = []
-            for k in self.action_keys:
-                spec = self.codec.specs[k]
-                scale, offset = (v.double().cpu().numpy() for v in self.codec.normalizer.params[k])
-                self._np_decode.append((spec.kind == "pose", spec.dim, scale, offset))
-        parts, i = [], 0
-        for is_pose, dim, scale, offset in self._np_decode:
-            x = (y[:, i : i + dim] - offset) / scale
-            if is_pose:
-                q = rot6d_to_quat_scalar(x[0, 3:9]) if len(x) == 1 else rot6d_to_quat_np(x[:, 3:9])
-                x = np.concatenate([x[:, :3], q.reshape(-1, 4)], -1)
-            parts.append(x)
-            i += dim
-        return np.concatenate(parts, -1)
-
-
-def rot6d_to_quat_np(r: np.ndarray) -> np.ndarray:
-    """6-D rotation ``[n, 6]`` -> unit quaternion ``[n, 4]`` (w, x, y, z), w >= 0 (Gram-Schmidt,
-    then the largest-component branch, as :func:`tactkit.policies.rotation.rot6d_to_quat`)."""
-    a1, a2 = r[:, :3], r[:, 3:6]
-    b1 = a1 / np.maximum(np.linalg.norm(a1, axis=-1, keepdims=True), 1e-12)
-    a2 = a2 - (b1 * a2).sum(-1, keepdims=True) * b1
-    b2 = a2 / np.maximum(np.linalg.norm(a2, axis=-1, keepdims=True), 1e-12)
-    b3 = np.cross(b1, b2)
-    m = np.stack([b1, b2, b3], axis=-1)
-    m00, m01, m02 = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
-    m10, m11, m12 = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
-    m20, m21, m22 = m[:, 2, 0], m[:, 2, 1], m[:, 2, 2]
-    cands = np.stack([
-        np.stack([1 + m00 + m11 + m22, m21 - m12, m02 - m20, m10 - m01], -1),
-        np.stack([m21 - m12, 1 + m00 - m11 - m22, m01 + m10, m02 + m20], -1),
-        np.stack([m02 - m20, m01 + m10, 1 - m00 + m11 - m22, m12 + m21], -1),
-        np.stack([m10 - m01, m02 + m20, m12 + m21, 1 - m00 - m11 + m22], -1),
-    ], axis=-2)  # fmt: skip
-    best = np.argmax(np.einsum("nkk->nk", cands), axis=-1)
-    q = cands[np.arange(len(best)), best]
-    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
-    return np.where(q[:, :1] < 0, -q, q)
-
-
-def rot6d_to_quat_scalar(r: np.ndarray) -> np.ndarray:
-    """:func:`rot6d_to_quat_np` for one rotation, in Python floats (a few microseconds)."""
-    a = [float(v) for v in r]
-    n1 = max(math.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2]), 1e-12)
-    b1 = [a[0] / n1, a[1] / n1, a[2] / n1]
-    d = b1[0] * a[3] + b1[1] * a[4] + b1[2] * a[5]
-    c = [a[3] - d * b1[0], a[4] - d * b1[1], a[5] - d * b1[2]]
-    n2 = max(math.sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]), 1e-12)
-    b2 = [c[0] / n2, c[1] / n2, c[2] / n2]
-    b3 = [
-        b1[1] * b2[2] - b1[2] * b2[1],
-        b1[2] * b2[0] - b1[0] * b2[2],
-        b1[0] * b2[1] - b1[1] * b2[0],
-    ]
-    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = zip(b1, b2, b3)  # rows of [b1 b2 b3]
-    cands = (
-        (1 + m00 + m11 + m22, m21 - m12, m02 - m20, m10 - m01),
-        (m21 - m12, 1 + m00 - m11 - m22, m01 + m10, m02 + m20),
-        (m02 - m20, m01 + m10, 1 - m00 + m11 - m22, m12 + m21),
-        (m10 - m01, m02 + m20, m12 + m21, 1 - m00 - m11 + m22),
-    )
-    q = cands[max(range(4), key=lambda k: cands[k][k])]
-    n = max(math.sqrt(sum(v * v for v in q)), 1e-12)
-    out = np.array(q) / n
-    return -out if out[0] < 0 else out
