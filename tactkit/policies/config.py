@@ -55,6 +55,7 @@ class PolicyConfig:
     diffusion_step_embed_dim: int = 64
     num_train_timesteps: int = 100
     num_inference_steps: int = 8
+    prediction_type: str = "epsilon"  # diffusion target: "epsilon" (noise) or "sample" (clean chunk)
     # --- asymmetric tokenizer (stage 1 of RDP)
     latent_dim: int = 16
     downsample: int = 4  # horizon / latent steps

@@ -155,3 +155,20 @@ def test_tactile_embedding_normaliser_keeps_the_pca_components_relative_sizes():
     assert y[:, 2].abs().max() < 1e-3
     w = n.normalize(flat.key, torch.tensor(np.arange(1.0, 7.0), dtype=torch.float32))
     assert torch.allclose(w, torch.ones(6))  # other keys: per-dimension min-max as before
+
+
+def test_diffusion_prediction_types_target_and_sampling():
+    import pytest
+
+    from tactkit.policies.diffusion_utils import ddim_sample, diffusion_loss, make_scheduler
+
+    x0 = torch.rand(4, 8, 3) * 2 - 1
+    # A denoiser that knows the answer has zero loss for its own target only.
+    sample = make_scheduler(100, "sample")
+    assert diffusion_loss(lambda x, t: x0, sample, x0).item() == 0.0
+    assert diffusion_loss(lambda x, t: x0, make_scheduler(100, "epsilon"), x0).item() > 0.5
+    # DDIM with an exact clean-sample predictor lands on it (up to the final clip at [-1, 1]).
+    out = ddim_sample(lambda x, t: x0, sample, tuple(x0.shape), 8, torch.device("cpu"), torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, x0, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="prediction_type"):
+        make_scheduler(100, "v_prediction")

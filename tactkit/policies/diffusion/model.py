@@ -26,7 +26,7 @@ class DiffusionPolicyModel(nn.Module):
             self.action_dim, self.obs_encoder.out_dim, cfg.down_dims,
             cfg.diffusion_step_embed_dim, cfg.kernel_size, cfg.n_groups,
         )  # fmt: skip
-        self.scheduler = make_scheduler(cfg.num_train_timesteps)
+        self.scheduler = make_scheduler(cfg.num_train_timesteps, cfg.prediction_type)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         return self.compute_loss(batch)

@@ -31,7 +31,7 @@ class LatentDiffusionModel(nn.Module):
             tokenizer.latent_dim, self.obs_encoder.out_dim, cfg.latent_down_dims,
             cfg.diffusion_step_embed_dim, cfg.kernel_size, cfg.n_groups,
         )  # fmt: skip
-        self.scheduler = make_scheduler(cfg.num_train_timesteps)
+        self.scheduler = make_scheduler(cfg.num_train_timesteps, cfg.prediction_type)
         # min-max map of the latents to [-1, 1], per latent channel; set by fit_latent_stats
         self.register_buffer("latent_scale", torch.ones(tokenizer.latent_dim))
         self.register_buffer("latent_offset", torch.zeros(tokenizer.latent_dim))
