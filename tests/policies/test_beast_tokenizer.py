@@ -252,3 +252,56 @@ def test_c1_with_few_control_points_warns(caplog) -> None:
     with caplog.at_level("WARNING", logger="tactkit.policies.beast.tokenizer"):
         wide.encode(data, prev_action=prev, prev_velocity=vel)
     assert "can amplify errors" not in caplog.text
+
+
+def test_numpy_fast_path_layouts_and_dtypes() -> None:
+    """The batch-innermost numpy path gives the plain formulas for any input layout and dtype."""
+    rng = np.random.default_rng(12)
+    data = smooth_chunks(rng, 300, 16, 7)
+    tok = BeastTokenizer(7, 16, 8, gripper_dims=(3, 6)).fit(data[:200])
+    x = data[200:]
+    ctrl = tok.fit_controls(x)
+    width = tok.high - tok.low
+    expect = np.rint(np.clip((ctrl - tok.low) * ((tok.bins - 1) / width), 0, tok.bins - 1)).astype(np.int64)
+    tokens = tok.encode(x)
+    np.testing.assert_array_equal(tokens.reshape(100, 8, 7), expect)
+    # [B, T, D] views of other memory layouts, float32 and integer actions
+    for xin in (np.asfortranarray(x), np.ascontiguousarray(x.transpose(1, 2, 0)).transpose(2, 0, 1), x[::-1][::-1]):
+        np.testing.assert_array_equal(tok.encode(xin), tokens)
+    np.testing.assert_array_equal(tok.encode(x.astype(np.float32)), tok.encode(x.astype(np.float32).astype(np.float64)))
+    np.testing.assert_array_equal(tok.encode(np.rint(x * 10).astype(np.int32)), tok.encode(np.rint(x * 10)))
+    # decode: exact dequantisation then the basis, whatever the token dtype or memory order
+    dec = tok.decode(tokens)
+    ctrl_q = tokens.reshape(100, 8, 7) * (width / (tok.bins - 1)) + tok.low
+    np.testing.assert_allclose(dec, tok.evaluate(ctrl_q), atol=1e-12)
+    for t in (np.ascontiguousarray(tokens), tokens.astype(np.int32), tokens.astype(np.uint8), tokens.astype(np.uint64)):
+        np.testing.assert_array_equal(tok.decode(t), dec)
+    # out-of-vocabulary tokens of every integer width are caught (negatives included)
+    for bad in (tokens.astype(np.int8) - 100, tokens.astype(np.int16) + 256, np.full_like(tokens, -1)):
+        with pytest.raises(ValueError, match="outside the vocabulary"):
+            tok.decode(bad)
+    # huge values clip to the end bins, as the plain formula does
+    huge = tok.encode(x * 1e100)
+    assert huge.min() >= 0 and huge.max() == tok.bins - 1
+
+
+def test_repin_leaves_its_input_alone_and_nan_raises_without_warnings() -> None:
+    import warnings
+
+    rng = np.random.default_rng(13)
+    data = smooth_chunks(rng, 50, 16, 4)
+    tok = BeastTokenizer(4, 16, 8, gripper_dims=(3,)).fit(data)
+    ctrl = tok.controls_from_tokens(tok.encode(data[:1]))
+    before = ctrl.copy()
+    pinned = tok._repin(ctrl, data[0, 0] + 1.0, None)
+    np.testing.assert_array_equal(ctrl, before)
+    np.testing.assert_allclose(pinned[0, 0, :3], data[0, 0, :3] + 1.0)
+    for value in (np.nan, np.inf, -np.inf):
+        bad = data.copy()
+        bad[7, 5, 3] = value  # a gripper dim
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError, match="NaN or inf"):
+                tok.encode(bad)
+            with pytest.raises(ValueError, match="NaN or inf"):
+                tok.fit_controls(bad, prev_action=data[:, 0])

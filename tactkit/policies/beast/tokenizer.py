@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,73 @@ Array = Any  # np.ndarray or torch.Tensor
 def _is_torch(x: Any) -> bool:
     mod = type(x).__module__
     return mod.startswith("torch")
+
+
+# float64 -> int64 rounding without a separate rint + cast: for |v| < 2**51, ``v + 1.5 * 2**52``
+# lands in [2**52, 2**53) where the spacing is 1, so the addition rounds v to the nearest
+# integer (ties to even, exactly like np.rint) and that integer sits in the low mantissa bits
+_MAGIC = 6755399441055744.0  # 1.5 * 2**52
+_MAGIC_BITS = np.int64(np.float64(_MAGIC).view(np.int64))
+_MAGIC_MAX_BINS = 2**50  # tokens in [0, 2**50) convert exactly both ways
+
+try:  # the clip ufunc itself: np.clip adds a few microseconds of Python dispatch per call
+    from numpy._core.umath import clip as _clip
+except ImportError:  # numpy < 2
+    _clip = np.clip
+
+_NP_LIKE = np.empty(0)  # selects the numpy operators in _mats
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+# decoded outputs of at least this many entries come out of the GEMM as [D * B, T'] (transposed
+# operands), which OpenBLAS runs faster there than the [T', D * B] product (measured)
+_TRANSPOSED_EVAL_MIN = 1 << 16
+
+# transposing [B, K, D] -> [K, D, B] in blocks of the batch is faster once K * D rows of
+# stride B no longer fit the caches well (measured on the benchmark sizes)
+_BLOCK_ROWS = 160
+
+
+# scratch buffers (internal temporaries of the numpy path) in this size range are kept per
+# thread and reused: allocating and freeing them on every call lets malloc return the memory
+# to the OS and fault it in again (measured: ~250-530 page faults per encode+decode at D14,
+# T16-32). Smaller ones are allocated fresh: malloc hands back recently freed, cache-warm memory.
+_SCRATCH_MIN_BYTES = 256 << 10
+_SCRATCH_MAX_BYTES = 8 << 20
+
+# per-parameter constants are tiled to the full [N, D, B] shape up to this many entries (plain
+# contiguous loops, about twice as fast as broadcasting along B when everything is in cache);
+# beyond it the extra memory traffic costs more than it saves (measured)
+_TILE_MAX = 20480
+
+
+def _kdb(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``[B, K, D]`` -> ``[K, D, B]`` C-contiguous float64: a view if ``x`` already is one, else a copy.
+
+    The numpy path keeps every array in this batch-innermost layout: operators apply as one
+    GEMM on the ``[K, D * B]`` view, per-parameter constants broadcast along the batch, and
+    the ``[B, K, D]`` arrays handed back are transposed views of it.
+    """
+    y = x.transpose(1, 2, 0)
+    if y.flags.c_contiguous and y.dtype == np.float64:
+        return y
+    if out is None:
+        out = np.empty(y.shape)
+    b = x.shape[0]
+    rows = y.shape[0] * y.shape[1]
+    block = b if rows <= _BLOCK_ROWS else (128 if rows <= 2 * _BLOCK_ROWS else 64)
+    for i in range(0, b, block):
+        np.copyto(out[:, :, i:i + block], y[:, :, i:i + block], casting="same_kind")
+    return out
+
+
+def _finite_sumsq(y: np.ndarray) -> bool:
+    """Whether the sum of squares of a C-contiguous array (one BLAS dot) is finite.
+
+    False if any entry is NaN or inf; also (rarely, and harmlessly for the callers, which then
+    check exactly) if finite entries overflow.
+    """
+    flat = y.reshape(-1)
+    return math.isfinite(np.dot(flat, flat))
 
 
 class BeastTokenizer(ActionTokenizer):
@@ -130,6 +199,7 @@ class BeastTokenizer(ActionTokenizer):
         self._warned_c1 = False
         self._cache: dict[Any, dict[str, Any]] = {}
         self._times_cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self._scratch_bufs: dict[tuple[int, str], np.ndarray] = {}
 
     # ------------------------------------------------------------------ properties
     @property
@@ -160,8 +230,40 @@ class BeastTokenizer(ActionTokenizer):
             mats = {k: self._to_backend(v, like) for k, v in src.items()}
             mats["perm"] = self._to_backend(self._perm, like, index=True)
             mats["inv_perm"] = self._to_backend(self._inv_perm, like, index=True)
+            if key == "numpy":
+                mats["grip"] = np.array(self.gripper_dims, dtype=np.int64)
+                mats["spline"] = np.array(self.spline_dims, dtype=np.int64) if self.gripper_dims else slice(None)
             self._cache[key] = mats
         return mats
+
+    def _tiled(self, batch: int) -> dict[str, Any]:
+        """numpy bounds ``low``, ``step``, ``inv_step`` shaped to combine with ``[N, D, batch]`` arrays.
+
+        Small batches get them tiled to the full shape (cached for the last batch size): plain
+        contiguous loops. Large ones broadcast ``[N, D, 1]`` (see ``_TILE_MAX``).
+        """
+        m = self._cache.get("numpy") or self._mats(_NP_LIKE)
+        tiled = m.get("tiled")
+        if tiled is None or tiled["batch"] != batch:
+            shape = (self.num_ctrl, self.action_dim, batch)
+            tiled = {"batch": batch}
+            for k in ("low", "step", "inv_step"):
+                col = m[k][:, :, None]
+                tiled[k] = np.ascontiguousarray(np.broadcast_to(col, shape)) if math.prod(shape) <= _TILE_MAX else col
+            m["tiled"] = tiled
+        return tiled
+
+    def _scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A reusable float64 buffer for an internal temporary (per thread; never handed to the caller)."""
+        if not _SCRATCH_MIN_BYTES <= 8 * math.prod(shape) <= _SCRATCH_MAX_BYTES:
+            return np.empty(shape)
+        key = (threading.get_ident(), name)
+        buf = self._scratch_bufs.get(key)
+        if buf is None or buf.shape != shape:
+            if len(self._scratch_bufs) >= 32:
+                self._scratch_bufs.clear()
+            buf = self._scratch_bufs[key] = np.empty(shape)
+        return buf
 
     @staticmethod
     def _to_backend(value: Any, like: Array, index: bool = False) -> Array:
@@ -196,7 +298,12 @@ class BeastTokenizer(ActionTokenizer):
             return xs
         return self._cat([xs, xg], -1)[..., mats["inv_perm"]]
 
-    def _check_floats(self, x: Array, name: str, shape_tail: tuple[int, ...], shape_desc: str) -> Array:
+    def _check_floats(self, x: Array, name: str, shape_tail: tuple[int, ...], batch: str = "B", finite: bool = True) -> Array:
+        """Dtype and shape check (``ValueError`` naming the problem) and, unless ``finite=False``, a NaN/inf check.
+
+        With ``finite=False`` (numpy) the caller checks the result of its first GEMM instead,
+        and a non-float64 array is converted by that path's layout copy, not here.
+        """
         if _is_torch(x):
             import torch
 
@@ -206,14 +313,16 @@ class BeastTokenizer(ActionTokenizer):
             finite = bool(torch.isfinite(x).all()) if not bad else True
         else:
             x = np.asarray(x)
-            if not np.issubdtype(x.dtype, np.number):
+            kind = x.dtype.kind
+            if kind not in "fiu" and not np.issubdtype(x.dtype, np.number):
                 raise ValueError(f"{name} must be numeric, got dtype {x.dtype}")
-            x = x.astype(np.float64, copy=False)
-            bad = x.ndim != len(shape_tail) + 1 or tuple(x.shape[1:]) != shape_tail
+            if finite or kind not in "fiu":
+                x = x.astype(np.float64, copy=False)
+            bad = x.shape[1:] != shape_tail or x.ndim != len(shape_tail) + 1
             # a sum is finite only if every term is (cheap fast path; exact check on failure)
-            finite = bool(np.isfinite(x.sum()) or np.isfinite(x).all()) if not bad else True
+            finite = bool(math.isfinite(x.sum()) or np.isfinite(x).all()) if finite and not bad else True
         if bad:
-            raise ValueError(f"{name} must have shape {shape_desc}, got {tuple(x.shape)}")
+            raise ValueError(f"{name} must have shape [{', '.join(map(str, (batch, *shape_tail)))}], got {tuple(x.shape)}")
         if not finite:
             raise ValueError(f"{name} contain NaN or inf")
         return x
@@ -266,7 +375,9 @@ class BeastTokenizer(ActionTokenizer):
     # ------------------------------------------------------------------ continuous core
     def fit_controls(self, actions: Array, prev_action: Array | None = None, prev_velocity: Array | None = None) -> Array:
         """Least-squares control points ``[B, N, D]`` in action units (no normalisation)."""
-        x = self._check_floats(actions, "actions", (self.chunk_len, self.action_dim), f"[B, {self.chunk_len}, {self.action_dim}]")
+        if not _is_torch(actions):
+            return self._fit_np(*self._np_fit_args(actions, prev_action, prev_velocity), check=True).transpose(2, 0, 1)
+        x = self._check_floats(actions, "actions", (self.chunk_len, self.action_dim))
         mode = self._pin_mode(prev_action, prev_velocity)
         mats = self._mats(x)
         xs, xg = self._split(x, mats)
@@ -292,21 +403,137 @@ class BeastTokenizer(ActionTokenizer):
             cs = self._cat([*pinned, rest], 1)
         return self._join(cs, parts_g, mats)
 
+    # ------------------------------------------------------------------ numpy core ([K, D, B] layout)
+    def _np_fit_args(
+        self, actions: Any, prev_action: Any, prev_velocity: Any
+    ) -> tuple[np.ndarray, int, np.ndarray | None, np.ndarray | None]:
+        x = self._check_floats(actions, "actions", (self.chunk_len, self.action_dim), finite=False)
+        mode = self._pin_mode(prev_action, prev_velocity)
+        if mode == 0:
+            return x, 0, None, None
+        prev = self._check_prev(prev_action, "prev_action", x, x.shape[0])
+        return x, mode, prev, self._check_prev(prev_velocity, "prev_velocity", x, x.shape[0])
+
+    def _fit_np(self, x: np.ndarray, mode: int, prev: np.ndarray | None, vel: np.ndarray | None, check: bool) -> np.ndarray:
+        """Control points ``[N, D, B]`` (fresh, C-contiguous) of numpy actions ``[B, T, D]``.
+
+        One GEMM with the (pinned) spline operator over every dimension, then the gripper
+        dimensions are overwritten by the degree-0 fit and the pinned rows by their values.
+        ``check``: raise on NaN/inf actions, found from the GEMM result (every action entry
+        enters it; an exact check of ``x`` runs only if that result is not finite).
+        """
+        n, d, b = self.num_ctrl, self.action_dim, x.shape[0]
+        m = self._cache.get("numpy") or self._mats(_NP_LIKE)
+        xk = _kdb(x, self._scratch("x", (self.chunk_len, d, b)))  # [T, D, B]
+        # NaN/inf actions are reported by the check below (ValueError), not as a matmul RuntimeWarning
+        with np.errstate(invalid="ignore"):
+            x2 = xk.reshape(self.chunk_len, d * b)
+            out = np.empty((n, d, b))
+            np.matmul(m[("fit_s", "fit_c0", "fit_c1")[mode]], x2, out=out[mode:].reshape(n - mode, d * b))
+            if check:
+                self._check_fit_finite(out[mode:], x)
+            if mode:
+                c0 = prev.T  # [D, 1 or B]
+                rest = out[mode:]
+                if mode == 1:
+                    rest -= m["fit_c0_col0"][:, None, None] * c0
+                else:
+                    c1 = c0 + vel.T * ((self.chunk_len - 1) / self._a0)
+                    rest -= m["fit_c1_col0"][:, None, None] * c0
+                    rest -= m["fit_c1_col1"][:, None, None] * c1
+                    out[1] = c1
+                out[0] = c0
+            if self.gripper_dims:
+                g = m["grip"]
+                xg = xk[:, g, :].reshape(self.chunk_len, g.size * b)
+                out[:, g, :] = (m["fit_g"] @ xg).reshape(n, g.size, b)
+        return out
+
+    @staticmethod
+    def _check_fit_finite(y: np.ndarray, x: np.ndarray) -> None:
+        """``ValueError`` if the actions ``x`` behind the fit result ``y`` hold NaN/inf (exact check only on suspicion)."""
+        if not _finite_sumsq(y) and not np.isfinite(x).all():
+            raise ValueError("actions contain NaN or inf")
+
+    def _quantize_np(self, c: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Control points ``[N, D, B]`` (consumed in place) -> tokens ``[B, N * D]``; checks ``x`` via ``c``."""
+        n, d, b = c.shape
+        tiled = self._tiled(b)
+        c -= tiled["low"]
+        c *= tiled["inv_step"]
+        self._check_fit_finite(c, x)
+        _clip(c, 0.0, float(self.bins - 1), out=c)
+        if self.bins <= _MAGIC_MAX_BINS:  # clipped values lie in [0, bins - 1]: the magic rounding is exact
+            c += _MAGIC  # rounds to the nearest integer (ties to even), see _MAGIC
+            q = c.view(np.int64)
+            q -= _MAGIC_BITS
+        else:
+            np.rint(c, out=c)
+            q = c.astype(np.int64)
+        # [B, N * D] view of the [N, D, B] buffer: decode reads it without a transpose
+        return q.transpose(2, 0, 1).reshape(b, n * d)
+
+    def _dequantize_np(self, t: np.ndarray, scratch: bool = False) -> np.ndarray:
+        """Checked integer tokens ``[B, N * D]`` -> control points ``[N, D, B]`` in action units.
+
+        A fresh array, or with ``scratch`` a reused one for a temporary that stays inside the call.
+        """
+        n, d, b = self.num_ctrl, self.action_dim, t.shape[0]
+        tv = t.reshape(b, n, d).transpose(1, 2, 0)
+        tiled = self._tiled(b)
+        c = self._scratch("ctrl", (n, d, b)) if scratch else np.empty((n, d, b))
+        if self.bins <= _MAGIC_MAX_BINS:
+            # int -> float via the magic constant: exact for 0 <= token < 2**51, cheaper than a cast
+            if tv.dtype.kind == "u" and tv.dtype.itemsize == 8:
+                tv = tv.astype(np.int64)
+            np.add(tv, _MAGIC_BITS, out=c.view(np.int64))
+            c -= _MAGIC
+        else:
+            np.copyto(c, tv, casting="unsafe")
+        c *= tiled["step"]
+        c += tiled["low"]
+        return c
+
+    def _repin_np(self, c: np.ndarray, mode: int, prev: np.ndarray | None, vel: np.ndarray | None) -> None:
+        """Overwrite the pinned control points of ``c [N, D, B]`` (spline dims) in place."""
+        if mode == 0:
+            return
+        s = (self._cache.get("numpy") or self._mats(_NP_LIKE))["spline"]
+        c0 = prev.T[s]
+        c[0, s, :] = c0
+        if mode == 2:
+            c[1, s, :] = c0 + vel.T[s] * ((self.chunk_len - 1) / self._a0)
+
+    def _np_pins(self, c: np.ndarray, prev_action: Any, prev_velocity: Any) -> tuple[int, Any, Any]:
+        mode = self._pin_mode(prev_action, prev_velocity)
+        if mode == 0:
+            return 0, None, None
+        b = c.shape[2]
+        like = c[:0]
+        return mode, self._check_prev(prev_action, "prev_action", like, b), self._check_prev(prev_velocity, "prev_velocity", like, b)
+
+    def _eval_np(self, c: np.ndarray, times: Any) -> np.ndarray:
+        """Actions ``[B, T', D]`` (a view of ``[T', D, B]``) of control points ``[N, D, B]``."""
+        n, d, b = c.shape
+        m = self._cache.get("numpy") or self._mats(_NP_LIKE)
+        eval_s, eval_g = (m["eval_s"], m["eval_g"]) if times is None else self._eval_mats(times, m, c)
+        tp = eval_s.shape[0]
+        g = m["grip"]
+        if tp * d * b < _TRANSPOSED_EVAL_MIN:
+            y = (eval_s @ c.reshape(n, d * b)).reshape(tp, d, b)
+            if g.size:
+                y[:, g, :] = (eval_g @ c[:, g, :].reshape(n, g.size * b)).reshape(tp, g.size, b)
+            return y.transpose(2, 0, 1)
+        y = (c.reshape(n, d * b).T @ eval_s.T).reshape(d, b, tp)
+        if g.size:
+            y[g] = (c[:, g, :].reshape(n, g.size * b).T @ eval_g.T).reshape(g.size, b, tp)
+        return y.transpose(1, 2, 0)
+
     @staticmethod
     def _apply(op: Array, x: Array) -> Array:
-        """``op [M, K] @ x [B, K, d] -> [B, M, d]`` (numpy or torch).
-
-        numpy: one GEMM on ``x`` laid out as ``[K, d * B]``; the result is a ``[B, M, d]`` view of
-        an ``[M, d, B]`` array, so chained applications need no copies and element-wise
-        per-parameter ops run along the long batch axis.
-        """
-        b, k, d = x.shape
-        if _is_torch(x):
-            return op @ x if d else x.new_zeros((b, op.shape[0], 0))
-        if d == 0:
-            return np.zeros((b, op.shape[0], 0))
-        y = op @ x.transpose(1, 2, 0).reshape(k, d * b)
-        return y.reshape(op.shape[0], d, b).transpose(2, 0, 1)
+        """``op [M, K] @ x [B, K, d] -> [B, M, d]`` for tensors (numpy arrays take the ``_*_np`` path)."""
+        b, _, d = x.shape
+        return op @ x if d else x.new_zeros((b, op.shape[0], 0))
 
     def _eval_mats(self, times: Any, mats: dict[str, Any], like: Array) -> tuple[Array, Array]:
         if times is None:
@@ -325,10 +552,12 @@ class BeastTokenizer(ActionTokenizer):
 
     def evaluate(self, ctrl: Array, times: Any = None) -> Array:
         """Actions ``[B, T', D]`` of control points ``[B, N, D]`` at the chunk steps or ``times`` in [0, 1]."""
-        c = self._check_floats(ctrl, "control points", (self.num_ctrl, self.action_dim), f"[B, {self.num_ctrl}, {self.action_dim}]")
+        c = self._check_floats(ctrl, "control points", (self.num_ctrl, self.action_dim))
         return self._evaluate(c, times)
 
     def _evaluate(self, c: Array, times: Any = None) -> Array:
+        if not _is_torch(c):
+            return self._eval_np(_kdb(c), times)
         mats = self._mats(c)
         eval_s, eval_g = self._eval_mats(times, mats, c)
         cs, cg = self._split(c, mats)
@@ -340,7 +569,7 @@ class BeastTokenizer(ActionTokenizer):
         Feed them as ``prev_action`` / ``prev_velocity`` of the next chunk for C0 / C1
         continuity. Gripper dimensions (piecewise constant) have zero velocity.
         """
-        c = self._check_floats(ctrl, "control points", (self.num_ctrl, self.action_dim), f"[B, {self.num_ctrl}, {self.action_dim}]")
+        c = self._check_floats(ctrl, "control points", (self.num_ctrl, self.action_dim))
         last = c[:, -1, :]
         vel = (c[:, -1, :] - c[:, -2, :]) * (self._a1 / (self.chunk_len - 1)) if self.num_ctrl >= 2 else last * 0
         if self.gripper_dims:
@@ -354,7 +583,7 @@ class BeastTokenizer(ActionTokenizer):
         """Fit per-parameter bounds (robust percentiles of the control points) on ``[num_chunks, T, D]``."""
         if _is_torch(actions):
             actions = actions.detach().cpu().double().numpy()
-        x = self._check_floats(actions, "actions", (self.chunk_len, self.action_dim), f"[num_chunks, {self.chunk_len}, {self.action_dim}]")
+        x = self._check_floats(actions, "actions", (self.chunk_len, self.action_dim), batch="num_chunks")
         if x.shape[0] < 1:
             raise ValueError("fit needs at least one chunk")
         ctrl = self.fit_controls(x)
@@ -385,6 +614,10 @@ class BeastTokenizer(ActionTokenizer):
         mode = self._pin_mode(prev_action, prev_velocity)
         if mode == 0:
             return ctrl
+        if not _is_torch(ctrl):
+            c = np.array(np.asarray(ctrl).transpose(1, 2, 0), dtype=np.float64, order="C")  # never modify the caller's array
+            self._repin_np(c, *self._np_pins(c, prev_action, prev_velocity))
+            return c.transpose(2, 0, 1)
         batch = ctrl.shape[0]
         mats = self._mats(ctrl)
         prev = self._check_prev(prev_action, "prev_action", ctrl, batch)
@@ -410,26 +643,26 @@ class BeastTokenizer(ActionTokenizer):
         prev_velocity: Array | None = None,
     ) -> Array:
         """Actions ``[B, T', D]`` from normalised control points ``[B, N, D]``."""
-        p = self._check_floats(params, "params", (self.num_ctrl, self.action_dim), f"[B, {self.num_ctrl}, {self.action_dim}]")
+        p = self._check_floats(params, "params", (self.num_ctrl, self.action_dim))
+        if not _is_torch(p):
+            self._require_fitted()
+            c = _kdb(self.unnormalize_controls(p))  # a fresh array (or a view of one)
+            self._repin_np(c, *self._np_pins(c, prev_action, prev_velocity))
+            return self._eval_np(c, times)
         return self._evaluate(self._repin(self.unnormalize_controls(p), prev_action, prev_velocity), times)
 
     def encode(self, actions: Array, prev_action: Array | None = None, prev_velocity: Array | None = None) -> Array:
         """Integer tokens ``[B, N * D]`` in ``[0, bins)``, control-point-major."""
         self._require_fitted()
+        if not _is_torch(actions):
+            args = self._np_fit_args(actions, prev_action, prev_velocity)
+            return self._quantize_np(self._fit_np(*args, check=False), args[0])
+        import torch
+
         ctrl = self.fit_controls(actions, prev_action, prev_velocity)
         m = self._mats(ctrl)
-        if _is_torch(ctrl):
-            import torch
-
-            q = torch.round(torch.clamp((ctrl - m["low"]) * m["inv_step"], 0.0, self.bins - 1)).to(torch.long)
-            return q.reshape(q.shape[0], self.tokens_per_chunk)
-        # ctrl is a fresh array: quantise in place; the cast keeps its memory layout, so the
-        # token array is usually a (batch-fastest) view that decode reads without transposing
-        ctrl -= m["low"]
-        ctrl *= m["inv_step"]
-        np.clip(ctrl, 0.0, self.bins - 1, out=ctrl)
-        np.rint(ctrl, out=ctrl)
-        return ctrl.astype(np.int64).reshape(ctrl.shape[0], self.tokens_per_chunk)
+        q = torch.round(torch.clamp((ctrl - m["low"]) * m["inv_step"], 0.0, self.bins - 1)).to(torch.long)
+        return q.reshape(q.shape[0], self.tokens_per_chunk)
 
     def check_tokens(self, tokens: Array) -> Array:
         """Validate ``[B, N * D]`` integer tokens in ``[0, bins)``; returns them (numpy int64 or tensor)."""
@@ -441,17 +674,31 @@ class BeastTokenizer(ActionTokenizer):
                 raise ValueError(f"tokens must be integers, got dtype {tokens.dtype}")
         else:
             tokens = np.asarray(tokens)
-            if not np.issubdtype(tokens.dtype, np.integer):
+            if tokens.dtype.kind not in "iu":
                 raise ValueError(f"tokens must be integers, got dtype {tokens.dtype}")
         if tokens.ndim != 2 or tokens.shape[1] != n:
             raise ValueError(
                 f"tokens must have shape [B, {n}] (num_ctrl {self.num_ctrl} x action_dim {self.action_dim}), got {tuple(tokens.shape)}"
             )
-        if tokens.numel() if _is_torch(tokens) else tokens.size:
-            lo, hi = (int(tokens.min()), int(tokens.max()))
-            if lo < 0 or hi >= self.bins:
-                raise ValueError(f"tokens outside the vocabulary [0, {self.bins}): found range [{lo}, {hi}]")
+        if _is_torch(tokens):
+            if tokens.numel():
+                self._check_range(int(tokens.min()), int(tokens.max()))
+        elif tokens.size:
+            kind, size = tokens.dtype.kind, tokens.dtype.itemsize
+            if kind == "u":
+                suspect = int(tokens.max()) >= self.bins
+            elif self.bins <= 2 ** (8 * size - 1):
+                # one pass: read as unsigned, a negative token becomes >= 2**(bits - 1) >= bins
+                suspect = int(tokens.view(_UNSIGNED[size]).max()) >= self.bins
+            else:
+                suspect = True
+            if suspect:
+                self._check_range(int(tokens.min()), int(tokens.max()))
         return tokens
+
+    def _check_range(self, lo: int, hi: int) -> None:
+        if lo < 0 or hi >= self.bins:
+            raise ValueError(f"tokens outside the vocabulary [0, {self.bins}): found range [{lo}, {hi}]")
 
     def tokens_to_params(self, tokens: Array, like: Array | None = None) -> Array:
         """Token ids -> normalised parameters ``[B, N, D]`` (floating: torch default dtype for tensors)."""
@@ -474,14 +721,7 @@ class BeastTokenizer(ActionTokenizer):
             q = t.to(torch.get_default_dtype())
             m = self._mats(q)
             return q.reshape(q.shape[0], self.num_ctrl, self.action_dim) * m["step"] + m["low"]
-        m = self._mats(t)
-        b = t.shape[0]
-        # build [N, D, B] in memory (the layout _apply uses) so the evaluation GEMM needs no copy
-        buf = np.empty((self.num_ctrl, self.action_dim, b))
-        np.copyto(buf, t.reshape(b, self.num_ctrl, self.action_dim).transpose(1, 2, 0), casting="unsafe")
-        buf *= m["step"][:, :, None]
-        buf += m["low"][:, :, None]
-        return buf.transpose(2, 0, 1)
+        return self._dequantize_np(t).transpose(2, 0, 1)
 
     def decode(
         self,
@@ -496,11 +736,19 @@ class BeastTokenizer(ActionTokenizer):
         velocity per chunk step (C1). ``times`` in [0, 1] resamples (default: the chunk steps).
         """
         self._require_fitted()
+        if not _is_torch(tokens):
+            c = self._dequantize_np(self.check_tokens(tokens), scratch=True)
+            self._repin_np(c, *self._np_pins(c, prev_action, prev_velocity))
+            return self._eval_np(c, times)
         return self._evaluate(self._repin(self._dequantize(tokens), prev_action, prev_velocity), times)
 
     def controls_from_tokens(self, tokens: Array, prev_action: Array | None = None, prev_velocity: Array | None = None) -> Array:
         """Control points ``[B, N, D]`` (action units) as :meth:`decode` uses them, e.g. for :meth:`end_state`."""
         self._require_fitted()
+        if not _is_torch(tokens):
+            c = self._dequantize_np(self.check_tokens(tokens))
+            self._repin_np(c, *self._np_pins(c, prev_action, prev_velocity))
+            return c.transpose(2, 0, 1)
         return self._repin(self._dequantize(tokens), prev_action, prev_velocity)
 
     # ------------------------------------------------------------------ ActionTokenizer batch API
