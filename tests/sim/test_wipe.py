@@ -169,3 +169,22 @@ def test_force_feedback_expert_wipes_and_its_corrections_show_in_the_force():
         env = make_task("wipe", cameras=False, expert_feedback="psychic")
         env.reset(0)
         make_expert(env).act()
+
+
+def test_perturb_speed_time_scales_the_after_contact_perturbation():
+    def offsets(speed, kind, times):
+        env = make_task("wipe", perturb="after_contact", cameras=False, perturb_speed=speed)
+        env.reset(4)
+        env.wave_kind = kind
+        env.contact_time = 0.0
+        out = np.array([env.height_offset(env.delay + t) for t in times])
+        env.close()
+        return out
+
+    tau = np.linspace(0.01, 0.28, 12)  # inside the first step period, so only the ramp is scaled
+    for kind in ("sine", "steps"):
+        slow, fast = offsets(1.0, kind, tau * 4.0), offsets(4.0, kind, tau)
+        np.testing.assert_allclose(fast, slow, atol=1e-12)
+        assert np.abs(slow).max() > 1e-3  # the board really moves
+    with pytest.raises(ValueError, match="perturb_speed"):
+        make_task("wipe", cameras=False, perturb_speed=0.0).reset(0)

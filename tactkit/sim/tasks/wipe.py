@@ -50,6 +50,10 @@ class WipeConfig(TaskConfig):
     # feeling the contact: the correction follows a visible force error).
     expert_feedback: str = "privileged"
     expert_force_gain: float = 0.5  # integral gain per control step, in units of force error / stiffness
+    # Time scale of the after-contact perturbation: 1 = the sine at 0.25-0.5 Hz and steps smoothed
+    # over 0.6 s (slow enough for a 4 Hz planner to follow from proprioception); 4 = 1-2 Hz and
+    # 0.15 s (faster than a plan period: only a loop at sensor rate keeps up). Same amplitudes.
+    perturb_speed: float = 1.0
     hit_radius: float = 0.015  # m
     gains: ImpedanceGains = field(default_factory=lambda: ImpedanceGains(
         stiffness=[1500.0, 1500.0, 2500.0, 60.0, 60.0, 60.0], damping=[90.0, 90.0, 120.0, 2.5, 2.5, 2.5]))
@@ -78,6 +82,8 @@ class WipeTask(SimTask):
         v = self.config.scene_variation
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"wipe: scene_variation must be in [0, 1], got {v}")
+        if not self.config.perturb_speed > 0:
+            raise ValueError(f"wipe: perturb_speed must be > 0, got {self.config.perturb_speed}")
         top = _vary(rng.uniform(0.02, 0.04), 0.03, v)
         self.board_home = np.array([0.52 + _vary(rng.uniform(-0.02, 0.02), 0.0, v),
                                     _vary(rng.uniform(-0.03, 0.03), 0.0, v), top - BOARD_HALF[2]])
@@ -131,12 +137,13 @@ class WipeTask(SimTask):
         tau = t - self.contact_time - self.delay
         if tau <= 0:
             return 0.0
+        speed = self.config.perturb_speed
         if self.wave_kind == "sine":
-            return self.amp * math.sin(2 * math.pi * self.freq * tau) * smoothstep(tau / 0.3)
+            return self.amp * math.sin(2 * math.pi * self.freq * speed * tau) * smoothstep(tau * speed / 0.3)
         i = int(tau // self.step_period)
         prev = 0.0 if i == 0 else self.step_levels[(i - 1) % len(self.step_levels)]
         cur = self.step_levels[i % len(self.step_levels)]
-        return prev + (cur - prev) * smoothstep((tau - i * self.step_period) / 0.6)
+        return prev + (cur - prev) * smoothstep((tau - i * self.step_period) * speed / 0.6)
 
     def on_physics_step(self) -> None:
         w = self.world
