@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="tiny", help="network size: tiny, small or paper (default tiny)")
     p.add_argument("--episodes", type=int, default=3, help="evaluation seeds per perturbation mode (default 3)")
     p.add_argument("--perturb", default="all", help="none, before_contact, after_contact, a comma-separated list, or all (default)")
-    p.add_argument("--policies", default="rdp,dp", help="compared policies: rdp, rdp_force, dp, dp_tactile, beast, beast_tactile, beast_continuous (default rdp,dp)")
+    p.add_argument("--policies", default="rdp,dp", help="compared policies: rdp, rdp_force, rdp_plan_touch, dp, dp_tactile, beast, beast_tactile, beast_continuous (default rdp,dp)")
     p.add_argument("--inference-latency", type=float, default=0.1, help="simulated slow-policy latency, s (default 0.1)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--seconds", type=float, default=None, help="record one synthetic rig episode of this length instead")

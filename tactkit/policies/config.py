@@ -22,6 +22,9 @@ from typing import Any
 from tactkit.config import ConfigError, find_config, from_dict, load_yaml, merge, parse_overrides
 from tactkit.policies.beast.config import BeastConfig
 
+#: the diffusion target of configs saved before ``prediction_type`` existed
+LEGACY_PREDICTION_TYPE = "epsilon"
+
 
 @dataclass
 class PolicyConfig:
@@ -55,7 +58,10 @@ class PolicyConfig:
     diffusion_step_embed_dim: int = 64
     num_train_timesteps: int = 100
     num_inference_steps: int = 8
-    prediction_type: str = "epsilon"  # diffusion target: "epsilon" (noise) or "sample" (clean chunk)
+    # Diffusion target: "sample" (the clean chunk) or "epsilon" (the noise, Diffusion Policy's
+    # choice). At CPU-sized budgets epsilon left DP's chunks ~5 mm off (docs/controller.md).
+    # Configs saved before this option existed were epsilon: see LEGACY_PREDICTION_TYPE.
+    prediction_type: str = "sample"
     # --- asymmetric tokenizer (stage 1 of RDP)
     latent_dim: int = 16
     downsample: int = 4  # horizon / latent steps
@@ -97,6 +103,8 @@ class PolicyConfig:
             raise ConfigError(f"crop_shape {self.crop_shape} larger than image_shape {self.image_shape}")
         if not self.action_keys:
             raise ConfigError("action_keys must not be empty")
+        if self.prediction_type not in ("epsilon", "sample"):
+            raise ConfigError(f"prediction_type must be 'epsilon' or 'sample', got {self.prediction_type!r}")
         if self.policy == "at" and not self.fast_keys:
             raise ConfigError("the asymmetric tokenizer needs fast_keys (tactile or wrench keys)")
         if not 0 <= self.latency_steps < self.horizon - self.n_obs_steps + 1:
@@ -119,7 +127,9 @@ class PolicyConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PolicyConfig:
-        return from_dict(cls, data)
+        """A saved config (checkpoint, ``run_config.json``). One written before
+        ``prediction_type`` existed was trained with epsilon prediction and keeps it."""
+        return from_dict(cls, {"prediction_type": LEGACY_PREDICTION_TYPE, **data})
 
 
 def load_policy_config(name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> PolicyConfig:

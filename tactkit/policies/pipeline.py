@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tactkit.config import from_dict, merge, parse_overrides
+from tactkit.config import merge, parse_overrides
 from tactkit.policies.checkpoint import load_checkpoint, save_checkpoint
 from tactkit.policies.config import PolicyConfig, load_policy_config
 from tactkit.policies.data import (
@@ -40,7 +40,7 @@ def _stage_config(config: str, overrides: list[str], out_dir: Path, resume: bool
     saved = out_dir / "run_config.json"
     if resume and saved.is_file():
         # a resumed run keeps its config; overrides (e.g. a larger num_steps) still apply
-        return from_dict(PolicyConfig, merge(json.loads(saved.read_text()), parse_overrides(overrides)))
+        return PolicyConfig.from_dict(merge(json.loads(saved.read_text()), parse_overrides(overrides)))
     return load_policy_config(config, overrides)
 
 

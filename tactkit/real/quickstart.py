@@ -87,17 +87,21 @@ def policy_overrides(kind: str, tactile: str, camera: bool = True) -> tuple[str,
     """(training kind, overrides) for the compared policies.
 
     Every planner sees the external camera (the task's path is random per seed and only
-    visible in the image) and the TCP pose; ``_tactile``/``rdp`` planners also see the
-    tactile pad, ``rdp_force`` the wrench; ``beast*`` mirror ``dp*``. RDP's tokenizer decodes with the tactile pad
-    (``rdp``) or the wrench (``rdp_force``) as its fast signal. ``camera=False`` drops the camera.
+    visible in the image) and the TCP pose; ``*_tactile`` planners also see the tactile pad;
+    ``beast*`` mirror ``dp*``. RDP's planner sees what DP's sees, and its tokenizer decodes with
+    the tactile pad (``rdp``) or the wrench (``rdp_force``) as its fast signal, so the two differ
+    by the fast loop only. ``rdp_plan_touch`` also gives RDP's planner the pad (measured worse:
+    the planner copies the touch that its own commands cause, docs/controller.md).
+    ``camera=False`` drops the camera.
     """
     img = [f"image_shape=[{IMAGE},{IMAGE}]", f"crop_shape=[{CROP},{CROP}]"] if camera else []
     cam = f"{CAMERA}," if camera else ""
     table = {
-        "rdp": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{cam}{STATE},{tactile}]",
-                        *[f"ldp.{x}" for x in img]]),
-        "rdp_force": ("rdp", ["at.fast_keys=[observation.wrench]",
-                              f"ldp.obs_keys=[{cam}{STATE},observation.wrench]", *[f"ldp.{x}" for x in img]]),
+        "rdp": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{cam}{STATE}]", *[f"ldp.{x}" for x in img]]),
+        "rdp_force": ("rdp", ["at.fast_keys=[observation.wrench]", f"ldp.obs_keys=[{cam}{STATE}]",
+                              *[f"ldp.{x}" for x in img]]),
+        "rdp_plan_touch": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{cam}{STATE},{tactile}]",
+                                   *[f"ldp.{x}" for x in img]]),
         "dp": ("dp", [f"obs_keys=[{cam}{STATE}]", *img]),
         "dp_tactile": ("dp", [f"obs_keys=[{cam}{STATE},{tactile}]", *img]),
         "beast": ("beast", [f"obs_keys=[{cam}{STATE}]", *img]),

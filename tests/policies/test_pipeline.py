@@ -62,12 +62,11 @@ def test_overfitting_drives_losses_below_thresholds(runs):
     dp = _losses(runs["dp"])
     assert len(at) == AT_STEPS and len(ldp) == LDP_STEPS and len(dp) == DP_STEPS
     # Thresholds. Tokenizer: L1 on normalised actions (targets span [-1, 1]) below 0.15.
-    # Diffusion: epsilon MSE starts at ~1.0 for an untrained denoiser and falls slowly (the
-    # low-noise steps need x0 to high precision). Measured on this store: AT 0.47 -> 0.10,
-    # DP 1.08 -> 0.62, LDP 1.11 -> 0.88 (LDP also has fewer steps).
+    # Diffusion (clean-sample prediction, the default): MSE of the predicted chunk. Measured on
+    # this store: AT 0.47 -> 0.10, LDP 0.21 -> 0.005, DP 0.27 -> 0.007 (epsilon: DP 1.08 -> 0.62).
     assert np.mean(at[:10]) > 0.3 and np.mean(at[-20:]) < 0.15
-    assert np.mean(dp[:10]) > 0.9 and np.mean(dp[-20:]) < 0.75
-    assert np.mean(ldp[:10]) > 0.9 and np.mean(ldp[-20:]) < min(0.95, 0.85 * np.mean(ldp[:10]))
+    assert np.mean(dp[-20:]) < 0.3 * np.mean(dp[:10])
+    assert np.mean(ldp[-20:]) < 0.3 * np.mean(ldp[:10])
     val = [r["val_loss"] for r in map(json.loads, (runs["dp"] / "metrics.jsonl").read_text().splitlines()) if "val_loss" in r]
     assert len(val) == DP_STEPS // 50 and all(np.isfinite(val))
 

@@ -41,10 +41,13 @@ def test_policy_overrides_name_the_unknown():
 
 def test_policy_overrides_without_camera_drop_every_image_setting():
     tac = "observation.tactile.pad.marker_offset"
-    for kind in ("rdp", "rdp_force", "dp", "dp_tactile"):
+    for kind in ("rdp", "rdp_force", "rdp_plan_touch", "dp", "dp_tactile"):
         _, over = policy_overrides(kind, tac, camera=False)
         assert not any("images" in o or "image_shape" in o or "crop_shape" in o for o in over), over
     _, over = policy_overrides("rdp", tac, camera=False)
+    assert "ldp.obs_keys=[observation.state.tcp_pose]" in over and f"at.fast_keys=[{tac}]" in over
+    assert policy_overrides("dp", tac, camera=False)[1] == ["obs_keys=[observation.state.tcp_pose]"]
+    _, over = policy_overrides("rdp_plan_touch", tac, camera=False)
     assert f"ldp.obs_keys=[observation.state.tcp_pose,{tac}]" in over
 
 
