@@ -274,3 +274,17 @@ def test_force_variant_uses_the_wrench(runs, tmp_path):
                       progress=False)  # fmt: skip
     ck = load_checkpoint(tmp_path / "f")
     assert res.steps == 2 and ck.pcas == {} and ck.model.fast_dim == 6
+
+
+def test_prediction_type_defaults_to_sample_and_old_saved_configs_stay_epsilon():
+    from tactkit.config import ConfigError
+    from tactkit.policies.config import PolicyConfig, load_policy_config
+
+    assert load_policy_config("dp").prediction_type == "sample"
+    assert load_policy_config("ldp", ["prediction_type=epsilon"]).prediction_type == "epsilon"
+    saved = load_policy_config("dp").to_dict()
+    assert PolicyConfig.from_dict(saved).prediction_type == "sample"  # round trip keeps it
+    del saved["prediction_type"]  # a checkpoint written before the option: trained with epsilon
+    assert PolicyConfig.from_dict(saved).prediction_type == "epsilon"
+    with pytest.raises(ConfigError, match="prediction_type"):
+        load_policy_config("dp", ["prediction_type=v"])
