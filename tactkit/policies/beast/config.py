@@ -20,6 +20,9 @@ class BeastConfig:
     num_ctrl: int = 8  # B-spline control points per action dimension (N)
     degree: int = 3  # spline degree of the pose dimensions (gripper dimensions: 0)
     bins: int = 256  # tokens per control point (discrete head)
+    #: discrete head at inference: "argmax" (each slot's most likely bin, BEAST) or
+    #: "expectation" (each slot's mean bin; see docs/beast-policy.md)
+    decode: Literal["argmax", "expectation"] = "expectation"
     #: continuity with the previous plan: none, c0 (position) or c1 (position and velocity)
     continuity: Literal["none", "c0", "c1"] = "c0"
     # --- the bidirectional transformer over the N x D token slots
@@ -40,6 +43,8 @@ class BeastConfig:
             raise ConfigError(
                 f"beast.num_ctrl must be >= max(2, degree + 1) = {max(2, self.degree + 1)}, got {self.num_ctrl}"
             )
+        if self.decode not in ("argmax", "expectation"):
+            raise ConfigError(f"beast.decode must be 'argmax' or 'expectation', got {self.decode!r}")
         if self.bins < 2:
             raise ConfigError(f"beast.bins must be >= 2, got {self.bins}")
         if self.d_model % self.n_heads:

@@ -197,11 +197,23 @@ class BeastModel(nn.Module):
         return w / w.sum(-1, keepdim=True)
 
     @torch.no_grad()
-    def predict(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(normalised control points [B, N, A] float64, tokens [B, N * A] or None)``."""
+    def predict(
+        self, batch: dict[str, torch.Tensor], decode: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(normalised control points [B, N, A] float64, tokens [B, N * A] or None)``: tokens
+        for the discrete head's argmax decoding, None for the continuous head and for
+        expectation decoding (its control points lie between the bins). ``decode`` overrides
+        ``cfg.beast.decode``."""
         self._require_fitted()
         out = self.slot_outputs(batch)
         if self.cfg.beast.head == "discrete":
             tokens = out.argmax(-1)
+            if (decode or self.cfg.beast.decode) == "expectation":
+                # the mean bin of each slot's distribution instead of its mode: slots decoded
+                # in parallel then agree on a mean motion where the demos are multimodal in time
+                bins = torch.arange(out.shape[-1], device=out.device, dtype=torch.float64)
+                level = (out.double().softmax(-1) * bins).sum(-1)
+                params = level * (2.0 / (self.tokenizer.bins - 1)) - 1.0
+                return params.reshape(out.shape[0], self.tokenizer.num_ctrl, self.action_dim), None
             return self.tokenizer.tokens_to_params(tokens, like=self.ctrl_low), tokens
         return out.double().reshape(out.shape[0], self.tokenizer.num_ctrl, self.action_dim), None

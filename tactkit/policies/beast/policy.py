@@ -34,13 +34,18 @@ from tactkit.policies.interface import Plan
 class BeastPolicy(TorchPolicy):
     fast_key = None
 
-    def __init__(self, *args: Any, continuity: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, continuity: str | None = None, decode: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.model: BeastModel
         self.tokenizer = self.model.tokenizer
         self.continuity = self.cfg.beast.continuity if continuity is None else continuity
         if self.continuity not in ("none", "c0", "c1"):
             raise ValueError(f"continuity must be none, c0 or c1, got {self.continuity!r}")
+        self.decode = self.cfg.beast.decode if decode is None else decode
+        if self.decode not in ("argmax", "expectation"):
+            raise ValueError(f"decode must be argmax or expectation, got {self.decode!r}")
         self.chunk_len = self.model.chunk_len
         self.duration = (self.chunk_len - 1) * self.dt
         self._prev: dict[str, Any] | None = None
@@ -114,7 +119,7 @@ class BeastPolicy(TorchPolicy):
     @torch.inference_mode()
     def plan(self, window: dict[str, np.ndarray]) -> Plan:
         t_obs = self.window_time(window)
-        params, tokens = self.model.predict(self.obs_batch(window))
+        params, tokens = self.model.predict(self.obs_batch(window), self.decode)
         t_chunk = t_obs + self.cfg.latency_steps * self.dt  # the chunk the network was trained on
         prev_action, prev_velocity = self._continuity(t_chunk)
         tok_np = None if tokens is None else tokens.cpu().numpy()
