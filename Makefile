@@ -20,7 +20,7 @@ setup: $(VENV)/.installed
 
 # The quickstart on the embedded default: the CI-sized simulated wipe comparison (RDP vs DP),
 # a few minutes on 2 CPU cores. `tactkit demo --help` lists the larger settings.
-DEMO_ARGS ?= --fixed-scene --steps 600 --perturb none,after_contact
+DEMO_ARGS ?= --fixed-scene --steps 3000 --perturb none,after_contact
 
 demo: setup
 	$(VENV)/bin/tactkit demo $(DEMO_ARGS)

@@ -35,7 +35,8 @@ LABELS = {"dp": "DP", "dp_tactile": "DP + tactile", "rdp": "RDP (tactile)", "rdp
 
 
 def run_episode(
-    task_name: str, policy: Any, seed: int, perturb: str, controller: Any
+    task_name: str, policy: Any, seed: int, perturb: str, controller: Any,
+    task_overrides: dict[str, Any] | None = None,
 ) -> tuple[Any, np.ndarray]:
     """One lockstep episode (as :func:`tactkit.real.evaluation.run_sim_episode`), also
     returning the commanded TCP positions ``[ticks, 3]`` of the first arm."""
@@ -43,7 +44,7 @@ def run_episode(
     from tactkit.real.runtime import LockstepRuntime
     from tactkit.sim.tasks import make_task
 
-    task = make_task(task_name, perturb=perturb, cameras=policy_needs_cameras(policy))
+    task = make_task(task_name, perturb=perturb, cameras=policy_needs_cameras(policy), **(task_overrides or {}))
     cmds: list[np.ndarray] = []
     t0 = time.perf_counter()
     try:
@@ -111,6 +112,9 @@ def main() -> None:
     ap.add_argument(
         "--train-extra", default="", help="extra KEY=VALUE training overrides, space separated"
     )
+    ap.add_argument("--fixed-scene", action="store_true",
+                    help="wipe's CI-sized setting (docs/controller.md): nominal scene, force-feedback expert demos "
+                         "(none + after_contact), TCP pose + touch, no camera")  # fmt: skip
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="runs/beast_sim")
     ap.add_argument("--retrain", action="store_true")
@@ -123,24 +127,28 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from tactkit.policies.inference import load_policy
     from tactkit.real.evaluation import results_table, summarize
-    from tactkit.real.quickstart import QuickstartConfig, tactile_key, train_policy
+    from tactkit.real.quickstart import QuickstartConfig, fixed_scene, tactile_key, train_policy
     from tactkit.real.setup import load_robot_setup
     from tactkit.sim.recording import record_demos
 
     out = Path(args.out) / args.task
     data = out / "demos.zarr"
+    cfg = QuickstartConfig(task=args.task, demos=args.demos, train_steps=args.steps, size=args.size,
+                           extra_train=args.train_extra.split())  # fmt: skip
+    if args.fixed_scene:
+        cfg = fixed_scene(cfg)
     t0 = time.perf_counter()
     if args.retrain or not data.exists():
         info = record_demos(
-            args.task, args.demos, data, perturb="mixed", seed=0, overwrite=True, cameras=True
+            args.task, args.demos, data, perturb=cfg.demo_perturb, seed=0, overwrite=True,
+            cameras=cfg.cameras, **cfg.task_overrides,
         )
         (out / "demos.json").write_text(
             json.dumps({"mean_score": info["mean_score"], "demos": args.demos})
         )
     expert = json.loads((out / "demos.json").read_text())["mean_score"]
     t_demos = time.perf_counter() - t0
-    cfg = QuickstartConfig(task=args.task, demos=args.demos, train_steps=args.steps, size=args.size,
-                           extra_train=args.train_extra.split())  # fmt: skip
+    eval_overrides = {k: v for k, v in cfg.task_overrides.items() if k != "expert_feedback"}
     tactile = tactile_key(args.task)
     controller = load_robot_setup("sim", [f"inference_latency={args.inference_latency}"]).controller
     modes = [m for m in args.modes.split(",") if m]
@@ -172,7 +180,7 @@ def main() -> None:
             results, paths = [], []
             for mode in modes:
                 for i in range(args.episodes):
-                    r, p = run_episode(args.task, policy, args.seed0 + i, mode, ctrl)
+                    r, p = run_episode(args.task, policy, args.seed0 + i, mode, ctrl, eval_overrides)
                     results.append(r)
                     paths.append(p)
                     print(f"  {label:>28} {mode:>14} seed {r.seed}: score {r.score:.3f} plans {r.plans} "
@@ -184,7 +192,8 @@ def main() -> None:
             )
             timings[f"eval_{label}_s"] = time.perf_counter() - t
 
-    print(f"\n## {args.task}: {args.demos} demos (expert {expert:.2f}), {args.steps} training steps per stage "
+    setting = " (fixed scene, force-feedback expert, no camera)" if args.fixed_scene else ""
+    print(f"\n## {args.task}{setting}: {args.demos} demos (expert {expert:.2f}), {args.steps} training steps per stage "
           f"(size {args.size}), seeds {args.seed0}..{args.seed0 + args.episodes - 1} per mode, simulated inference "
           f"latency {args.inference_latency * 1e3:.0f} ms\n")  # fmt: skip
     print(
