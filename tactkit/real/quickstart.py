@@ -31,7 +31,6 @@ from tactkit.real.evaluation import (
 
 log = logging.getLogger(__name__)
 
-STATE = "observation.state.tcp_pose"
 CAMERA = "observation.images.external"
 IMAGE, CROP = 64, 56  # px: the 96 px camera resized/cropped (the path's dots survive; 32 px loses them)
 
@@ -83,7 +82,16 @@ def tactile_key(task: str) -> str:
     return f"observation.tactile.{env.tactile_configs()[0].name}.marker_offset"
 
 
-def policy_overrides(kind: str, tactile: str, camera: bool = True) -> tuple[str, list[str]]:
+def task_arms(task: str) -> tuple[str, ...]:
+    """Arm names of a simulated task (``("arm",)`` for wipe/peel, ``("left", "right")`` for lift)."""
+    from tactkit.sim.tasks import make_task
+
+    return tuple(a.name for a in make_task(task).robot_config().arms)
+
+
+def policy_overrides(
+    kind: str, tactile: str, camera: bool = True, arms: tuple[str, ...] = ()
+) -> tuple[str, list[str]]:
     """(training kind, overrides) for the compared policies.
 
     Every planner sees the external camera (the task's path is random per seed and only
@@ -92,32 +100,40 @@ def policy_overrides(kind: str, tactile: str, camera: bool = True) -> tuple[str,
     the tactile pad (``rdp``) or the wrench (``rdp_force``) as its fast signal, so the two differ
     by the fast loop only. ``rdp_plan_touch`` also gives RDP's planner the pad (measured worse:
     the planner copies the touch that its own commands cause, docs/controller.md).
-    ``camera=False`` drops the camera.
+    ``camera=False`` drops the camera. With several ``arms`` (a bimanual task) the state and
+    action keys name each arm (``observation.state.left.tcp_pose``, ``action.right.tcp_pose``...)
+    and ``rdp_force`` reacts to the first arm's wrench.
     """
     img = [f"image_shape=[{IMAGE},{IMAGE}]", f"crop_shape=[{CROP},{CROP}]"] if camera else []
     cam = f"{CAMERA}," if camera else ""
+    state, wrench, acts = "observation.state.tcp_pose", "observation.wrench", []
+    if len(arms) > 1:
+        state = ",".join(f"observation.state.{a}.tcp_pose" for a in arms)
+        wrench = f"observation.wrench.{arms[0]}"
+        acts = ["action_keys=[" + ",".join(f"action.{a}.{q}" for a in arms for q in ("tcp_pose", "gripper_width")) + "]"]
     table = {
-        "rdp": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{cam}{STATE}]", *[f"ldp.{x}" for x in img]]),
-        "rdp_force": ("rdp", ["at.fast_keys=[observation.wrench]", f"ldp.obs_keys=[{cam}{STATE}]",
+        "rdp": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{cam}{state}]", *[f"ldp.{x}" for x in img]]),
+        "rdp_force": ("rdp", [f"at.fast_keys=[{wrench}]", f"ldp.obs_keys=[{cam}{state}]",
                               *[f"ldp.{x}" for x in img]]),
-        "rdp_plan_touch": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{cam}{STATE},{tactile}]",
+        "rdp_plan_touch": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{cam}{state},{tactile}]",
                                    *[f"ldp.{x}" for x in img]]),
-        "dp": ("dp", [f"obs_keys=[{cam}{STATE}]", *img]),
-        "dp_tactile": ("dp", [f"obs_keys=[{cam}{STATE},{tactile}]", *img]),
-        "beast": ("beast", [f"obs_keys=[{cam}{STATE}]", *img]),
-        "beast_tactile": ("beast", [f"obs_keys=[{cam}{STATE},{tactile}]", *img]),
-        "beast_continuous": ("beast", [f"obs_keys=[{cam}{STATE}]", *img, "beast.head=continuous"]),
+        "dp": ("dp", [f"obs_keys=[{cam}{state}]", *img]),
+        "dp_tactile": ("dp", [f"obs_keys=[{cam}{state},{tactile}]", *img]),
+        "beast": ("beast", [f"obs_keys=[{cam}{state}]", *img]),
+        "beast_tactile": ("beast", [f"obs_keys=[{cam}{state},{tactile}]", *img]),
+        "beast_continuous": ("beast", [f"obs_keys=[{cam}{state}]", *img, "beast.head=continuous"]),
     }
     if kind not in table:
         raise KeyError(f"unknown quickstart policy {kind!r}; known: {', '.join(table)}")
-    return table[kind]
+    train_kind, over = table[kind]
+    return train_kind, [*over, *acts]
 
 
 def train_policy(kind: str, data: Path, out: Path, cfg: QuickstartConfig, tactile: str) -> Path:
     """Train one compared policy; returns the directory ``load_policy`` takes."""
     from tactkit.policies.pipeline import train
 
-    train_kind, over = policy_overrides(kind, tactile, cfg.cameras)
+    train_kind, over = policy_overrides(kind, tactile, cfg.cameras, task_arms(cfg.task))
     train(train_kind, data, [f"size={cfg.size}", f"num_steps={cfg.train_steps}", *over, *cfg.extra_train],
           out, progress=False)
     return out / "ldp" if train_kind == "rdp" else out

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from tactkit.real.evaluation import EpisodeResult, results_table, summarize
 from tactkit.real.quickstart import QuickstartConfig, policy_overrides, write_report
@@ -60,3 +61,38 @@ def test_fixed_scene_setting_is_camera_free_and_wipe_only(capsys):
     assert cfg.task_overrides == {"scene_variation": 0.0, "expert_feedback": "force", "episode_s": 5.0}
     assert main(["demo", "--fixed-scene", "--task", "peel", "--out", "/nonexistent/x"]) == 1
     assert "wipe" in capsys.readouterr().err
+
+
+def test_policy_overrides_name_each_arm_of_a_bimanual_task():
+    from tactkit.real.quickstart import task_arms
+
+    assert task_arms("lift") == ("left", "right") and task_arms("wipe") == ("arm",)
+    tac = "observation.tactile.left.marker_offset"
+    acts = ("action_keys=[action.left.tcp_pose,action.left.gripper_width,"
+            "action.right.tcp_pose,action.right.gripper_width]")
+    _, over = policy_overrides("dp", tac, camera=False, arms=("left", "right"))
+    assert over == ["obs_keys=[observation.state.left.tcp_pose,observation.state.right.tcp_pose]", acts]
+    _, over = policy_overrides("rdp_force", tac, camera=False, arms=("left", "right"))
+    assert "at.fast_keys=[observation.wrench.left]" in over and acts in over
+    # one arm: the keys carry no arm name and the policy configs' action keys stay
+    assert not any(o.startswith("action_keys") for o in policy_overrides("dp", tac, arms=("arm",))[1])
+
+
+@pytest.mark.slow
+def test_quickstart_trains_and_runs_a_bimanual_policy(tmp_path):
+    import torch
+
+    from tactkit.policies.inference import load_policy
+    from tactkit.real.evaluation import EvalSettings, run_sim_episode
+    from tactkit.real.quickstart import train_policy
+    from tactkit.sim.recording import record_demos
+
+    torch.set_num_threads(1)
+    record_demos("lift", 2, tmp_path / "d.zarr", perturb="none", progress=False, cameras=False, episode_s=2.0)
+    cfg = QuickstartConfig(task="lift", train_steps=10, cameras=False)
+    ckpt = train_policy("rdp", tmp_path / "d.zarr", tmp_path / "rdp", cfg, "observation.tactile.left.marker_offset")
+    policy = load_policy(ckpt)
+    assert policy.action_keys == ("action.left.tcp_pose", "action.left.gripper_width",
+                                  "action.right.tcp_pose", "action.right.gripper_width")
+    r = run_sim_episode("lift", policy, 0, "none", EvalSettings(task_overrides={"episode_s": 1.0}))
+    assert r.plans > 0 and r.fast_steps > r.plans and r.fault is None
