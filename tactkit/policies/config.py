@@ -68,6 +68,9 @@ class PolicyConfig:
     at_channels: int = 64
     gru_hidden: int = 32
     kl_weight: float = 1e-6
+    # the decoder's input at step t is the fast signal of step t - fast_delay_steps (training and
+    # the plan's prefix); at run time each step gets the newest signal, captured before its command
+    fast_delay_steps: int = 0
     at_checkpoint: str | None = None  # LDP: the trained tokenizer's checkpoint
     # --- BEAST policy (B-spline tokens, tactkit.policies.beast)
     beast: BeastConfig = field(default_factory=BeastConfig)

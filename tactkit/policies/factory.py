@@ -63,7 +63,7 @@ def _build_at(cfg: PolicyConfig, codec: FeatureCodec, extra: dict[str, Any]) -> 
 
     return AsymmetricTokenizer(
         codec, cfg.action_keys, cfg.fast_keys, cfg.horizon, cfg.downsample,
-        cfg.latent_dim, cfg.at_channels, cfg.gru_hidden, cfg.kl_weight,
+        cfg.latent_dim, cfg.at_channels, cfg.gru_hidden, cfg.kl_weight, cfg.fast_delay_steps,
     )  # fmt: skip
 
 

@@ -68,3 +68,21 @@ def test_overfits_one_batch():
         first = first or info["l1"]
     # random targets in [-1, 1]: mean |x| ~ 0.5; memorising 8 chunks drives L1 well below
     assert info["l1"] < 0.2 < first
+
+
+def test_fast_delay_hides_each_steps_own_signal_from_the_decoder():
+    fast = torch.arange(4.0).reshape(1, 4, 1).expand(1, 4, 15)
+    assert torch.equal(_tok().delayed(fast), fast)
+    assert _tok(fast_delay=1).delayed(fast)[0, :, 0].tolist() == [0.0, 0.0, 1.0, 2.0]
+    assert _tok(fast_delay=9).delayed(fast)[0, :, 0].tolist() == [0.0] * 4
+    # trained with a delay, the loss of a chunk does not depend on its last step's fast signal
+    batch = make_batch(2, 32)
+    key = FAST[0]
+    other = dict(batch)
+    other[key] = batch[key].clone()
+    other[key][:, 31] += 0.5
+    for delay, same in ((1, True), (0, False)):
+        tok = _tok(fast_delay=delay).eval()
+        assert (tok.compute_loss(batch)[0] == tok.compute_loss(other)[0]).item() is same, delay
+    with pytest.raises(ValueError, match="fast_delay"):
+        _tok(fast_delay=-1)

@@ -58,9 +58,12 @@ class ReactiveDiffusionPolicy(TorchPolicy):
         fast_obs = self.codec.encode(batch, list(self.fast_keys), self.n_obs_steps)  # [1, To, F]
         start = self.first_step
         latest = fast_obs[:, -1:]
-        prefix = torch.cat([fast_obs[:, :start], latest.expand(-1, max(0, start - self.n_obs_steps), -1)], dim=1)
-        h = self.tokenizer.decode(cond, prefix)[1] if start > 0 else None
-        planned, _ = self.tokenizer.decode(cond, latest.expand(-1, self.tokenizer.horizon - start, -1), h)
+        # each chunk step's own signal: the window's for the steps it covers, then the newest held;
+        # the decoder's inputs are those shifted by the tokenizer's fast_delay (none by default)
+        own = torch.cat([fast_obs[:, :start], latest.expand(-1, self.tokenizer.horizon - fast_obs[:, :start].shape[1], -1)], dim=1)
+        inputs = self.tokenizer.delayed(own)
+        h = self.tokenizer.decode(cond, inputs[:, :start])[1] if start > 0 else None
+        planned, _ = self.tokenizer.decode(cond, inputs[:, start:], h)
         state = {"cond": cond, "h": h, "i": 0, "h_after": None, "latest": latest[:, 0]}
         return Plan(t0=t_obs + self.latency_steps * self.dt, dt=self.dt, actions=self.to_actions(planned[0]), state=state)
 

@@ -30,6 +30,7 @@ class AsymmetricTokenizer(nn.Module):
         channels: int = 64,
         gru_hidden: int = 32,
         kl_weight: float = 1e-6,
+        fast_delay: int = 0,
     ) -> None:
         super().__init__()
         n_down = int(round(math.log2(downsample)))
@@ -42,6 +43,9 @@ class AsymmetricTokenizer(nn.Module):
         self.latent_steps = horizon // downsample
         self.latent_dim = latent_dim
         self.kl_weight = kl_weight
+        if fast_delay < 0:
+            raise ValueError(f"fast_delay must be >= 0, got {fast_delay}")
+        self.fast_delay = fast_delay
         self.action_dim = codec.dim(self.action_keys)
         self.fast_dim = codec.dim(self.fast_keys)
         layers: list[nn.Module] = [nn.Conv1d(self.action_dim, channels, 5, padding=2), nn.Mish()]
@@ -82,6 +86,15 @@ class AsymmetricTokenizer(nn.Module):
         a, h = self.decode(cond, fast_t[:, None, :], h)
         return a[:, 0], h
 
+    def delayed(self, fast: torch.Tensor) -> torch.Tensor:
+        """Decoder inputs ``[B, S, F]`` for steps whose own fast signals are ``fast``: step ``t``
+        gets the signal of step ``t - fast_delay`` (the first one before the start). With a
+        delay the decoder never sees the touch its own step's command causes, as at run time."""
+        k = min(self.fast_delay, fast.shape[1])
+        if k == 0:
+            return fast
+        return torch.cat([fast[:, :1].expand(-1, k, -1), fast[:, : fast.shape[1] - k]], dim=1)
+
     # ---------------------------------------------------------------- training
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         return self.compute_loss(batch)
@@ -91,7 +104,7 @@ class AsymmetricTokenizer(nn.Module):
         fast = self.codec.encode(batch, self.fast_keys)[:, : self.horizon]
         mu, logvar = self.encode(actions)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
-        rec, _ = self.decode(self.latent_cond(z), fast)
+        rec, _ = self.decode(self.latent_cond(z), self.delayed(fast))
         l1 = (rec - actions).abs().mean()
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean()
         loss = l1 + self.kl_weight * kl
