@@ -68,13 +68,19 @@ def hand(t: float, grip: float) -> P.Hand:
     return P.Hand(wrist=P.Pose(pos=pos, quat=(1.0, 0.0, 0.0, 0.0)), index_trigger=0.0, hand_trigger=grip)
 
 
-def stream_poses(client: HeadsetClient, n: int, rate: float, sent: list[float]) -> None:
+def paced(n: int, rate: float):
+    """Yield ``(i, t0)`` ``n`` times at ``rate`` Hz (sleeping in <= 1 ms slices until each tick)."""
     period = 1.0 / rate
     t0 = time.monotonic()
     for i in range(n):
         target = t0 + i * period
         while time.monotonic() < target:
             time.sleep(min(0.001, max(0.0, target - time.monotonic())))
+        yield i, t0
+
+
+def stream_poses(client: HeadsetClient, n: int, rate: float, sent: list[float]) -> None:
+    for i, t0 in paced(n, rate):
         now = time.monotonic()
         sent.append(now)
         client.send_pose(now, HEAD, None, hand(now - t0, 0.0 if i < 3 else 1.0))
@@ -105,12 +111,7 @@ def baseline_latency(n: int, rate: float) -> list[float]:
     th = threading.Thread(target=recv)
     th.start()
     time.sleep(0.2)
-    period = 1.0 / rate
-    t0 = time.monotonic()
-    for i in range(n):
-        target = t0 + i * period
-        while time.monotonic() < target:
-            time.sleep(min(0.001, max(0.0, target - time.monotonic())))
+    for _ in paced(n, rate):
         dealer.send(repr(time.monotonic()).encode())
     time.sleep(0.2)
     done.set()
