@@ -207,7 +207,6 @@ class BeastModel(nn.Module):
         self._require_fitted()
         out = self.slot_outputs(batch)
         if self.cfg.beast.head == "discrete":
-            tokens = out.argmax(-1)
             if (decode or self.cfg.beast.decode) == "expectation":
                 # the mean bin of each slot's distribution instead of its mode: slots decoded
                 # in parallel then agree on a mean motion where the demos are multimodal in time
@@ -215,5 +214,6 @@ class BeastModel(nn.Module):
                 level = (out.double().softmax(-1) * bins).sum(-1)
                 params = level * (2.0 / (self.tokenizer.bins - 1)) - 1.0
                 return params.reshape(out.shape[0], self.tokenizer.num_ctrl, self.action_dim), None
+            tokens = out.argmax(-1)
             return self.tokenizer.tokens_to_params(tokens, like=self.ctrl_low), tokens
         return out.double().reshape(out.shape[0], self.tokenizer.num_ctrl, self.action_dim), None

@@ -60,7 +60,8 @@ class ReactiveDiffusionPolicy(TorchPolicy):
         latest = fast_obs[:, -1:]
         # each chunk step's own signal: the window's for the steps it covers, then the newest held;
         # the decoder's inputs are those shifted by the tokenizer's fast_delay (none by default)
-        own = torch.cat([fast_obs[:, :start], latest.expand(-1, self.tokenizer.horizon - fast_obs[:, :start].shape[1], -1)], dim=1)
+        seen = fast_obs[:, :start]
+        own = torch.cat([seen, latest.expand(-1, self.tokenizer.horizon - seen.shape[1], -1)], dim=1)
         inputs = self.tokenizer.delayed(own)
         h = self.tokenizer.decode(cond, inputs[:, :start])[1] if start > 0 else None
         planned, _ = self.tokenizer.decode(cond, inputs[:, start:], h)
