@@ -10,10 +10,16 @@ Two runs side by side in this process, each ``--duration`` seconds on a :class:`
   process burning ``--plan-ms`` of CPU per plan (a stand-in with RDP's costs; a real
   checkpoint needs its cameras and tactile sensors connected, see ``tactkit control``).
 
+* **controller, real-time** - the same with ``realtime_priority`` (SCHED_FIFO for the robot
+  loop, one less for the fast loop); skipped with a note where the OS refuses it.
+
 Reports period error (wake time - deadline) p50/p99/max and missed ticks of the robot loop,
-and the tactile-sample-to-command latency (capture -> first robot command built from it)::
+and the tactile-sample-to-command latency (capture -> first robot command built from it).
+``--load N`` runs N CPU-burning processes through all three runs (a training job beside the
+controller)::
 
     .venv/bin/python benchmarks/controller_timing.py --duration 10
+    .venv/bin/python benchmarks/controller_timing.py --duration 10 --load 2
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import functools  # noqa: E402
+import multiprocessing  # noqa: E402
 import platform  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -138,13 +145,19 @@ def run_baseline(duration: float, rate_hz: float) -> dict[str, float]:
     return loop.stats().as_ms()
 
 
-def run_controller(duration: float, rate_hz: float, plan_ms: float) -> dict[str, float]:
+def _burn() -> None:
+    while True:
+        pass
+
+
+def run_controller(duration: float, rate_hz: float, plan_ms: float, realtime_priority: int = 0) -> dict[str, float]:
     clock = WallClock()
     factory = functools.partial(SyntheticLoadPolicy, plan_ms)
     policy = factory()
     sensor = ThreadedTactileSensor(clock, 60.0)
     sensor.connect()
-    cfg = ControllerConfig(robot_rate_hz=rate_hz, fast_rate_hz=60.0, plan_period=0.0 + 1e-3)
+    cfg = ControllerConfig(robot_rate_hz=rate_hz, fast_rate_hz=60.0, plan_period=0.0 + 1e-3,
+                           realtime_priority=realtime_priority)
     rt = WallClockRuntime(FakeRobot(FakeRobotConfig(), clock), policy, cfg, SlowPolicyProcess(factory), [sensor], clock)
     try:
         report = rt.run(duration)
@@ -160,6 +173,7 @@ def run_controller(duration: float, rate_hz: float, plan_ms: float) -> dict[str,
         latency_p99_ms=float(np.percentile(lat, 99)) if lat.size else float("nan"),
         latency_max_ms=float(lat.max()) if lat.size else float("nan"),
         fault=report.stats.fault or "none",
+        realtime=rt.realtime,
     )
     return out
 
@@ -171,26 +185,38 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     ap.add_argument("--rate", type=float, default=500.0, help="robot loop rate (Hz)")
     ap.add_argument("--plan-ms", type=float, default=150.0, help="CPU time per synthetic plan")
+    ap.add_argument("--load", type=int, default=0, help="CPU-burning processes running beside all runs")
+    ap.add_argument("--realtime-priority", type=int, default=80, help="SCHED_FIFO priority of the third run")
     args = ap.parse_args()
-    base = run_baseline(args.duration, args.rate)
-    ctrl = run_controller(args.duration, args.rate, args.plan_ms)
-    load = os.getloadavg()[0]
+    burners = [multiprocessing.get_context("spawn").Process(target=_burn, daemon=True) for _ in range(args.load)]
+    for b in burners:
+        b.start()
+    try:
+        base = run_baseline(args.duration, args.rate)
+        ctrl = run_controller(args.duration, args.rate, args.plan_ms)
+        rt = run_controller(args.duration, args.rate, args.plan_ms, args.realtime_priority)
+        load = os.getloadavg()[0]
+    finally:
+        for b in burners:
+            b.terminate()
     print(f"# Controller timing ({args.rate:.0f} Hz robot loop, {args.duration:.0f} s per run)\n")
     print(f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {_cpu_model()}, "
-          f"load average {load:.1f}; python {platform.python_version()}")
+          f"load average {load:.1f}; python {platform.python_version()}; {args.load} CPU-burning processes beside")
     print(f"slow policy: synthetic, {args.plan_ms:.0f} ms CPU per plan, spawned process; "
           "fast loop: 60 Hz tactile stream, event-driven\n")
     print("| run | ticks | missed | err p50 (ms) | err p99 (ms) | err max (ms) | mean period (ms) |")
     print("|---|---|---|---|---|---|---|")
-    for name, r in (("baseline: bare robot loop", base), ("controller + slow process", ctrl)):
+    rt_name = (f"controller, SCHED_FIFO {args.realtime_priority}" if rt["realtime"]
+               else "controller, real-time refused by the OS (normal scheduling)")
+    for name, r in (("baseline: bare robot loop", base), ("controller + slow process", ctrl), (rt_name, rt)):
         print(f"| {name} | {r['ticks']} | {r['missed']} | {r['error_p50_ms']:.3f} | {r['error_p99_ms']:.3f} | "
               f"{r['error_max_ms']:.3f} | {r['mean_period_ms']:.3f} |")
-    print(f"\nplans: {ctrl['plans']} (mean compute {ctrl['plan_compute_ms']:.0f} ms), fast steps: {ctrl['fast_steps']}, "
-          f"fault: {ctrl['fault']}")
-    print(f"tactile sample -> command latency: p50 {ctrl['latency_p50_ms']:.2f} ms, "
-          f"p99 {ctrl['latency_p99_ms']:.2f} ms, max {ctrl['latency_max_ms']:.2f} ms")
-    print(f"p99 period error ratio controller/baseline: {ctrl['error_p99_ms'] / max(base['error_p99_ms'], 1e-6):.2f}")
-
+    for name, r in (("controller", ctrl), ("controller real-time", rt)):
+        print(f"\n{name}: plans {r['plans']} (mean compute {r['plan_compute_ms']:.0f} ms), fast steps {r['fast_steps']}, "
+              f"fault: {r['fault']}; tactile sample -> command latency p50 {r['latency_p50_ms']:.2f} ms, "
+              f"p99 {r['latency_p99_ms']:.2f} ms, max {r['latency_max_ms']:.2f} ms")
+    for name, r in (("controller", ctrl), ("controller real-time", rt)):
+        print(f"p99 period error ratio {name}/baseline: {r['error_p99_ms'] / max(base['error_p99_ms'], 1e-6):.2f}")
 
 if __name__ == "__main__":
     main()

@@ -52,6 +52,9 @@ class ControllerConfig:
     max_pos_speed: float = 0.3  # m/s, interpolation speed limit (below the safety limit)
     max_rot_speed: float = 1.5  # rad/s
     observation_horizon: float = 2.0  # s of history kept per stream
+    # wall clock only: SCHED_FIFO priority of the robot loop (the fast loop gets one less);
+    # 0 = normal scheduling. Needs root/CAP_SYS_NICE; without it a warning and normal scheduling.
+    realtime_priority: int = 0
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
 
@@ -63,6 +66,8 @@ class ControllerConfig:
         for name in ("inference_latency", "execution_latency"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"controller {name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.realtime_priority <= 99:
+            raise ValueError(f"controller realtime_priority must be in 0..99, got {self.realtime_priority}")
         if self.fast_rate_hz is not None and not self.fast_rate_hz > 0:
             raise ValueError(f"controller fast_rate_hz must be > 0, got {self.fast_rate_hz}")
         if self.temporal_ensembling is not None and not self.temporal_ensembling >= 0:

@@ -24,7 +24,7 @@ import numpy as np
 
 from tactkit.clock import Clock, SimClock, WallClock
 from tactkit.policies.interface import Policy
-from tactkit.rate import RateLoop, RateStats
+from tactkit.rate import RateLoop, RateStats, realtime_thread
 from tactkit.real.controller import ControllerConfig, ControllerCore, ControllerStats
 from tactkit.real.robot import Robot, RobotCommand, RobotState
 from tactkit.sensors.base import Sensor
@@ -133,6 +133,7 @@ class WallClockRuntime:
         self.core = ControllerCore(policy, robot.arm_names, config)
         self._stop = threading.Event()
         self.plan_compute_s: list[float] = []
+        self.realtime = False  # whether the last run's robot loop got real-time priority
 
     def stop(self) -> None:
         """Ask a running :meth:`run` to finish after the current robot tick."""
@@ -140,13 +141,20 @@ class WallClockRuntime:
 
     def _fast_loop(self, loop: RateLoop) -> None:
         last_seq: dict[int, int] = {}
-        while not self._stop.is_set():
-            now = loop.wait()
-            _poll_sensors(self.core, self.sensors, last_seq)
-            if self.core.fast_due(now):
-                self.core.fast_step(now)
+        with realtime_thread(max(self.config.realtime_priority - 1, 0)):
+            while not self._stop.is_set():
+                now = loop.wait()
+                _poll_sensors(self.core, self.sensors, last_seq)
+                if self.core.fast_due(now):
+                    self.core.fast_step(now)
 
     def _slow_loop(self) -> None:
+        # real-time too (it mostly sleeps): a normal-priority thread preempted while it holds
+        # the GIL would stall the robot loop behind it
+        with realtime_thread(max(self.config.realtime_priority - 2, 0)):
+            self._poll_slow()
+
+    def _poll_slow(self) -> None:
         core, slow, clock = self.core, self.slow, self.clock
         next_request = clock.now()
         while not self._stop.is_set():
@@ -194,16 +202,18 @@ class WallClockRuntime:
             for th in threads:
                 th.start()
             t_end = None if duration is None else now + duration
-            while not self._stop.is_set():
-                now = robot_loop.wait()
-                state = self.robot.read_state()
-                core.on_state(state)
-                cmd = core.robot_tick(state, now)
-                self.robot.send(cmd)
-                if on_tick is not None and on_tick(now, state, cmd):
-                    break
-                if t_end is not None and now >= t_end:
-                    break
+            # after the threads start: they would inherit the robot loop's real-time policy
+            with realtime_thread(self.config.realtime_priority) as self.realtime:
+                while not self._stop.is_set():
+                    now = robot_loop.wait()
+                    state = self.robot.read_state()
+                    core.on_state(state)
+                    cmd = core.robot_tick(state, now)
+                    self.robot.send(cmd)
+                    if on_tick is not None and on_tick(now, state, cmd):
+                        break
+                    if t_end is not None and now >= t_end:
+                        break
         finally:
             self._stop.set()
             for th in threads:

@@ -48,3 +48,21 @@ def test_slow_policy_in_a_spawned_process_and_its_death_trips_the_watchdog():
     assert report.stats.plans == 2
     state = rt.robot.read_state().arms["arm"]
     assert np.linalg.norm(state.tcp_velocity[:3]) < 1e-3  # at rest
+
+
+def test_realtime_priority_puts_the_robot_loop_under_fifo_for_the_run_only():
+    import os
+
+    policy = ChunkPolicy()
+    wd = WatchdogConfig(plan_timeout=30.0, sensor_timeout=30.0, slow_process_timeout=30.0)
+    rt = WallClockRuntime(FakeRobot(FakeRobotConfig()), policy,
+                          ControllerConfig(plan_period=0.1, watchdog=wd, realtime_priority=10), SlowPolicyThread(policy))
+    seen = []
+    before = os.sched_getscheduler(0)
+    report = rt.run(duration=0.3, on_tick=lambda now, state, cmd: seen.append(os.sched_getscheduler(0)) and False)
+    assert report.stats.fault is None and seen
+    # FIFO on every robot tick where the OS allows it (root/CAP_SYS_NICE), else normal with a warning
+    assert set(seen) == ({os.SCHED_FIFO} if rt.realtime else {before})
+    assert os.sched_getscheduler(0) == before  # restored after the run
+    with pytest.raises(ValueError, match="realtime_priority"):
+        ControllerConfig(realtime_priority=120)

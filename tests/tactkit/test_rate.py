@@ -1,7 +1,9 @@
+import os
+
 import pytest
 
 from tactkit.clock import SimClock, WallClock
-from tactkit.rate import RateLoop
+from tactkit.rate import RateLoop, realtime_thread
 
 
 def test_deadlines_are_absolute_on_sim_clock():
@@ -46,3 +48,43 @@ def test_bad_rate_rejected():
         RateLoop(0.0)
     with pytest.raises(ValueError, match="rate_hz"):
         RateLoop(float("nan"))
+
+
+def _fifo_allowed() -> bool:
+    try:
+        old = (os.sched_getscheduler(0), os.sched_getparam(0))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        os.sched_setscheduler(0, old[0], old[1])
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
+def test_realtime_thread_off_by_default_and_rejects_bad_priorities():
+    before = os.sched_getscheduler(0)
+    with realtime_thread(0) as on:
+        assert on is False and os.sched_getscheduler(0) == before
+    for bad in (-1, 100):
+        with pytest.raises(ValueError, match="0..99"), realtime_thread(bad):
+            pass
+
+
+@pytest.mark.skipif(not _fifo_allowed(), reason="this OS user may not use SCHED_FIFO")
+def test_realtime_thread_runs_the_block_under_fifo_and_restores_the_policy():
+    before = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
+    with realtime_thread(7) as on:
+        assert on is True
+        assert os.sched_getscheduler(0) == os.SCHED_FIFO and os.sched_getparam(0).sched_priority == 7
+    assert (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority) == before
+
+
+def test_realtime_thread_refused_by_the_os_warns_and_runs_normally(monkeypatch, caplog):
+    def refuse(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    ran = []
+    with caplog.at_level("WARNING"), realtime_thread(50) as on:
+        ran.append(on)
+    assert ran == [False]
+    assert "real-time priority 50" in caplog.text and "not permitted" in caplog.text
