@@ -45,7 +45,7 @@ def main() -> None:
         results_table,
         summarize,
     )
-    from tactkit.real.quickstart import QuickstartConfig, tactile_key, train_policy
+    from tactkit.real.quickstart import QuickstartConfig, tactile_keys, train_policy
     from tactkit.real.setup import load_robot_setup
     from tactkit.sim.recording import record_demos
     from tactkit.sim.tasks import TASKS
@@ -63,7 +63,7 @@ def main() -> None:
         data = out / task / "demos.zarr"
         info = record_demos(task, args.demos, data, perturb="mixed", seed=0, overwrite=True, cameras=False)
         cfg = QuickstartConfig(task=task, demos=args.demos, train_steps=args.steps, size=args.size)
-        tactile = tactile_key(task)
+        tactile = tactile_keys(task)
         rows = {}
         for kind in tqdm(policies, desc=f"{task}: train + eval", unit="policy"):
             ckpt = train_policy(kind, data, out / task / kind, cfg, tactile)

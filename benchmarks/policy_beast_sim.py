@@ -127,7 +127,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from tactkit.policies.inference import load_policy
     from tactkit.real.evaluation import results_table, summarize
-    from tactkit.real.quickstart import QuickstartConfig, fixed_scene, tactile_key, train_policy
+    from tactkit.real.quickstart import QuickstartConfig, fixed_scene, tactile_keys, train_policy
     from tactkit.real.setup import load_robot_setup
     from tactkit.sim.recording import record_demos
 
@@ -149,7 +149,7 @@ def main() -> None:
     expert = json.loads((out / "demos.json").read_text())["mean_score"]
     t_demos = time.perf_counter() - t0
     eval_overrides = {k: v for k, v in cfg.task_overrides.items() if k != "expert_feedback"}
-    tactile = tactile_key(args.task)
+    tactile = tactile_keys(args.task)
     controller = load_robot_setup("sim", [f"inference_latency={args.inference_latency}"]).controller
     modes = [m for m in args.modes.split(",") if m]
     rows: dict[str, list[Any]] = {}

@@ -55,6 +55,9 @@ class Policy(abc.ABC):
     action_keys: tuple[str, ...] = ()
     #: key of the fast signal ("observation.tactile.<s>.embedding", "observation.wrench") or None
     fast_key: str | None = None
+    #: every fast signal's key when there are several (one pad per arm); empty = ``(fast_key,)``.
+    #: With several, ``step`` receives ``{key: latest value}``; with one, the value itself.
+    fast_keys: tuple[str, ...] = ()
     #: control period of the training grid (s)
     dt: float = 1 / 24
 
@@ -67,3 +70,11 @@ class Policy(abc.ABC):
     def reset(self) -> None:
         """Forget state carried between plans (start of an episode). Stateless by default."""
         return None
+
+
+def policy_fast_keys(policy: Policy) -> tuple[str, ...]:
+    """The keys of every fast signal ``policy.step`` takes (empty: none)."""
+    keys = tuple(getattr(policy, "fast_keys", ()) or ())
+    if keys:
+        return keys
+    return () if policy.fast_key is None else (policy.fast_key,)

@@ -23,11 +23,12 @@ import math
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from tactkit.policies.interface import Plan, Policy
+from tactkit.policies.interface import Plan, Policy, policy_fast_keys
 from tactkit.real import quat as Q
 from tactkit.real.observations import ActionLayout, ObservationBuffer, state_observations
 from tactkit.real.robot import ArmCommand, RobotCommand, RobotState
@@ -93,6 +94,7 @@ class ControllerCore:
         self.config = config
         self.arm_names = tuple(arm_names)
         self.layout = ActionLayout(policy.action_keys, self.arm_names)
+        self.fast_keys = policy_fast_keys(policy)
         self.robot_period = 1.0 / config.robot_rate_hz
         self.fast_period = 1.0 / (config.fast_rate_hz or 1.0 / policy.dt)
         self.safety = SafetyFilter(config.safety)
@@ -126,8 +128,8 @@ class ControllerCore:
             self.policy.reset()
             wd = self.config.watchdog
             self.watchdog.watch("plan", wd.plan_timeout, now)
-            if self.policy.fast_key is not None:
-                self.watchdog.watch(f"sensor:{self.policy.fast_key}", wd.sensor_timeout, now)
+            for key in self.fast_keys:
+                self.watchdog.watch(f"sensor:{key}", wd.sensor_timeout, now)
             self.started = True
 
     def rearm(self, state: RobotState, now: float) -> None:
@@ -154,13 +156,13 @@ class ControllerCore:
         with self._lock:
             for key, value in state_observations(state).items():
                 self.obs.add(key, state.timestamp, value)
-                if key == self.policy.fast_key:
+                if key in self.fast_keys:
                     self.watchdog.feed(f"sensor:{key}", state.timestamp)
 
     def on_sample(self, sample: SensorSample) -> None:
         with self._lock:
             self.obs.add(sample.key, sample.capture_time, sample.value)
-            if sample.key == self.policy.fast_key:
+            if sample.key in self.fast_keys:
                 self.watchdog.feed(f"sensor:{sample.key}", sample.capture_time)
                 self._fast_event_time = sample.capture_time
 
@@ -214,13 +216,9 @@ class ControllerCore:
         with self._lock:
             self._last_fast_time = now
             plans = list(self.plans)
-            fast = None
-            capture = None
-            if self.policy.fast_key is not None:
-                latest = self.obs.latest(self.policy.fast_key)
-                if latest is not None:
-                    capture, fast = latest
-                    self._last_fast_signal_time = capture
+            fast, capture = self._latest_fast()
+            if capture is not None:
+                self._last_fast_signal_time = capture
             if not plans or self.faulted:
                 return False
         t_action = now + self.fast_period + self.config.execution_latency
@@ -240,7 +238,18 @@ class ControllerCore:
             self.stats.fast_steps += 1
         return True
 
-    def _ensemble(self, plans: list[Plan], t: float, fast: np.ndarray | None) -> np.ndarray:
+    def _latest_fast(self) -> tuple[Any, float | None]:
+        """(signal for ``policy.step``, capture time of its newest part); (None, None) until
+        every fast key has a value. One key: its value; several: ``{key: value}``."""
+        latest = {k: self.obs.latest(k) for k in self.fast_keys}
+        if not latest or any(v is None for v in latest.values()):
+            return None, None
+        capture = max(v[0] for v in latest.values())
+        if len(latest) == 1:
+            return next(iter(latest.values()))[1], capture
+        return {k: v[1] for k, v in latest.items()}, capture
+
+    def _ensemble(self, plans: list[Plan], t: float, fast: Any) -> np.ndarray:
         if len(plans) == 1:
             return np.asarray(self.policy.step(plans[0], t, fast), dtype=np.float64)
         actions = np.stack([np.asarray(self.policy.step(p, t, fast), dtype=np.float64) for p in plans])

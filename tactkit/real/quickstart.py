@@ -74,12 +74,12 @@ def fixed_scene(cfg: QuickstartConfig) -> QuickstartConfig:
     return cfg
 
 
-def tactile_key(task: str) -> str:
-    """The tactile stream of a task's first pad (``observation.tactile.<pad>.marker_offset``)."""
+def tactile_keys(task: str) -> str:
+    """The tactile streams of a task's pads, comma-separated, as the policy overrides list them
+    (``observation.tactile.<pad>.marker_offset``; one per arm on ``lift``)."""
     from tactkit.sim.tasks import make_task
 
-    env = make_task(task)
-    return f"observation.tactile.{env.tactile_configs()[0].name}.marker_offset"
+    return ",".join(f"observation.tactile.{c.name}.marker_offset" for c in make_task(task).tactile_configs())
 
 
 def task_arms(task: str) -> tuple[str, ...]:
@@ -101,15 +101,15 @@ def policy_overrides(
     by the fast loop only. ``rdp_plan_touch`` also gives RDP's planner the pad (measured worse:
     the planner copies the touch that its own commands cause, docs/controller.md).
     ``camera=False`` drops the camera. With several ``arms`` (a bimanual task) the state and
-    action keys name each arm (``observation.state.left.tcp_pose``, ``action.right.tcp_pose``...)
-    and ``rdp_force`` reacts to the first arm's wrench.
+    action keys name each arm (``observation.state.left.tcp_pose``, ``action.right.tcp_pose``...),
+    ``tactile`` lists every pad (``tactile_keys``) and ``rdp_force`` reacts to every arm's wrench.
     """
     img = [f"image_shape=[{IMAGE},{IMAGE}]", f"crop_shape=[{CROP},{CROP}]"] if camera else []
     cam = f"{CAMERA}," if camera else ""
     state, wrench, acts = "observation.state.tcp_pose", "observation.wrench", []
     if len(arms) > 1:
         state = ",".join(f"observation.state.{a}.tcp_pose" for a in arms)
-        wrench = f"observation.wrench.{arms[0]}"
+        wrench = ",".join(f"observation.wrench.{a}" for a in arms)
         acts = ["action_keys=[" + ",".join(f"action.{a}.{q}" for a in arms for q in ("tcp_pose", "gripper_width")) + "]"]
     table = {
         "rdp": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{cam}{state}]", *[f"ldp.{x}" for x in img]]),
@@ -161,7 +161,7 @@ def run_quickstart(
     demo_info = record_demos(cfg.task, cfg.demos, data, perturb=cfg.demo_perturb, seed=cfg.demo_seed, overwrite=True,
                              progress=True, cameras=cfg.cameras, **cfg.task_overrides)
     timings["demos_s"] = time.perf_counter() - t0
-    tactile = tactile_key(cfg.task)
+    tactile = tactile_keys(cfg.task)
 
     ckpts: dict[str, Path] = {}
     for kind in policies:

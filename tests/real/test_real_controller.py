@@ -145,3 +145,36 @@ def test_stale_plan_trips_and_latches_until_rearmed():
     assert not rt.core.faulted
     cmd = rt.core.robot_tick(state, 1.502)
     np.testing.assert_allclose(cmd.arms["arm"].tcp_target, log[-1][1], atol=1e-12)
+
+
+class _TwoPadPolicy(ChunkPolicy):
+    """Steps on two fast signals (one pad per arm), recording what each step received."""
+
+    fast_keys = ("observation.tactile.left.embedding", "observation.tactile.right.embedding")
+
+    def __init__(self) -> None:
+        super().__init__(goal=(0.5, 0.3, 0.3), fast_key=self.fast_keys[0])
+        self.signals: list = []
+
+    def step(self, plan, t, fast_signal=None):
+        self.signals.append(fast_signal)
+        return super().step(plan, t, None)
+
+
+@pytest.mark.parametrize("stop_right_at", [np.inf, 0.6])
+def test_every_fast_key_reaches_the_policy_and_each_is_watched(stop_right_at):
+    policy = _TwoPadPolicy()
+    left, right = policy.fast_keys
+    cfg = ControllerConfig(inference_latency=0.05, watchdog=WatchdogConfig(sensor_timeout=0.1))
+    sensors = lambda clock: [  # noqa: E731
+        ClockedSensor(clock, left, 30.0, lambda t: np.full(3, 1.0)),
+        ClockedSensor(clock, right, 30.0, lambda t: np.full(3, 2.0), stop_at=stop_right_at),
+    ]
+    rt, stats, _ = _run(policy, cfg, 1.5, sensors)
+    got = [s for s in policy.signals if s is not None]
+    assert got and all(set(s) == {left, right} for s in got)  # one dict with both pads per step
+    assert all(np.all(s[left] == 1.0) and np.all(s[right] == 2.0) for s in got)
+    if np.isfinite(stop_right_at):  # the right pad alone going stale faults the controller
+        assert rt.core.watchdog.fault is not None and rt.core.watchdog.fault.channel == f"sensor:{right}"
+    else:
+        assert stats.fault is None and stats.fast_steps > 20

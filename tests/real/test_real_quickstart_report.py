@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tactkit.real.evaluation import EpisodeResult, results_table, summarize
-from tactkit.real.quickstart import QuickstartConfig, policy_overrides, write_report
+from tactkit.real.quickstart import QuickstartConfig, policy_overrides, tactile_keys, write_report
 
 
 def _result(perturb, seed, score, trace=True):
@@ -73,7 +73,11 @@ def test_policy_overrides_name_each_arm_of_a_bimanual_task():
     _, over = policy_overrides("dp", tac, camera=False, arms=("left", "right"))
     assert over == ["obs_keys=[observation.state.left.tcp_pose,observation.state.right.tcp_pose]", acts]
     _, over = policy_overrides("rdp_force", tac, camera=False, arms=("left", "right"))
-    assert "at.fast_keys=[observation.wrench.left]" in over and acts in over
+    assert "at.fast_keys=[observation.wrench.left,observation.wrench.right]" in over and acts in over
+    pads = tactile_keys("lift")
+    assert pads == "observation.tactile.left.marker_offset,observation.tactile.right.marker_offset"
+    assert f"at.fast_keys=[{pads}]" in policy_overrides("rdp", pads, camera=False, arms=("left", "right"))[1]
+    assert tactile_keys("wipe") == "observation.tactile.pad.marker_offset"
     # one arm: the keys carry no arm name and the policy configs' action keys stay
     assert not any(o.startswith("action_keys") for o in policy_overrides("dp", tac, arms=("arm",))[1])
 
@@ -90,9 +94,15 @@ def test_quickstart_trains_and_runs_a_bimanual_policy(tmp_path):
     torch.set_num_threads(1)
     record_demos("lift", 2, tmp_path / "d.zarr", perturb="none", progress=False, cameras=False, episode_s=2.0)
     cfg = QuickstartConfig(task="lift", train_steps=10, cameras=False)
-    ckpt = train_policy("rdp", tmp_path / "d.zarr", tmp_path / "rdp", cfg, "observation.tactile.left.marker_offset")
+    ckpt = train_policy("rdp", tmp_path / "d.zarr", tmp_path / "rdp", cfg, tactile_keys("lift"))
     policy = load_policy(ckpt)
+    assert policy.fast_keys == ("observation.tactile.left.marker_offset", "observation.tactile.right.marker_offset")
+    seen = []
+    step = policy.step
+    policy.step = lambda plan, t, fast=None: seen.append(fast) or step(plan, t, fast)
     assert policy.action_keys == ("action.left.tcp_pose", "action.left.gripper_width",
                                   "action.right.tcp_pose", "action.right.gripper_width")
     r = run_sim_episode("lift", policy, 0, "none", EvalSettings(task_overrides={"episode_s": 1.0}))
     assert r.plans > 0 and r.fast_steps > r.plans and r.fault is None
+    # the fast loop reacts to both pads: each step gets both arms' latest marker offsets
+    assert seen and all(isinstance(f, dict) and set(f) == set(policy.fast_keys) for f in seen if f is not None)

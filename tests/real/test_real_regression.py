@@ -27,14 +27,14 @@ REGRESSION_TASK = {"scene_variation": 0.0, "expert_feedback": "force"}
 def _train(out, demos: int, steps: int, cameras: bool = True, perturb: str = "mixed", task: dict | None = None) -> dict:
     import torch
 
-    from tactkit.real.quickstart import QuickstartConfig, tactile_key, train_policy
+    from tactkit.real.quickstart import QuickstartConfig, tactile_keys, train_policy
     from tactkit.sim.recording import record_demos
 
     torch.set_num_threads(1)  # tiny nets: one thread is fastest, and robust on a busy CI machine
     data = out / "demos.zarr"
     record_demos("wipe", demos, data, perturb=perturb, seed=0, progress=False, cameras=cameras, **(task or {}))
     cfg = QuickstartConfig(train_steps=steps, size="tiny", cameras=cameras)
-    tactile = tactile_key("wipe")
+    tactile = tactile_keys("wipe")
     return {k: train_policy(k, data, out / k, cfg, tactile) for k in ("rdp", "dp")}
 
 
