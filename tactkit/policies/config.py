@@ -42,6 +42,11 @@ class PolicyConfig:
     action_keys: list[str] = field(default_factory=lambda: ["action.tcp_pose", "action.gripper_width"])
     fast_keys: list[str] = field(default_factory=list)  # AT decoder signal (tactile or wrench)
     n_obs_steps: int = 2
+    # Pose actions' xyz relative to the newest observed TCP position of the same arm
+    # (``action[.<arm>].tcp_pose`` - ``observation.state[.<arm>].tcp_pose`` at the window's last
+    # observation step; rotation and other actions stay absolute), as UMI does. The networks then
+    # spend their precision on the motion, not on where the workspace is (docs/controller.md).
+    relative_actions: bool = False
     horizon: int = 16  # action steps per chunk (AT/LDP: 32)
     pca_components: int = 15
     pca_path: str | None = None  # a fitted TactilePCA file; fitted from the training data if None
@@ -110,12 +115,26 @@ class PolicyConfig:
             raise ConfigError(f"prediction_type must be 'epsilon' or 'sample', got {self.prediction_type!r}")
         if self.policy == "at" and not self.fast_keys:
             raise ConfigError("the asymmetric tokenizer needs fast_keys (tactile or wrench keys)")
+        if self.relative_actions and self.policy.startswith("beast"):
+            raise ConfigError("relative_actions is not supported by the BEAST policy (its spline statistics are absolute)")
+        if self.relative_actions and not self.action_anchors:
+            raise ConfigError(f"relative_actions needs a tcp_pose action key, got {self.action_keys}")
         if not 0 <= self.latency_steps < self.horizon - self.n_obs_steps + 1:
             raise ConfigError(f"latency_steps must be in [0, horizon - n_obs_steps], got {self.latency_steps}")
 
     @property
     def latent_steps(self) -> int:
         return self.horizon // self.downsample
+
+    @property
+    def action_anchors(self) -> dict[str, str]:
+        """``{pose action key: the observed pose it is relative to}`` (empty unless
+        ``relative_actions``): ``action.tcp_pose`` -> ``observation.state.tcp_pose``,
+        ``action.left.tcp_pose`` -> ``observation.state.left.tcp_pose``."""
+        if not self.relative_actions:
+            return {}
+        return {k: "observation.state." + k[len("action."):] for k in self.action_keys
+                if k.startswith("action.") and k.endswith("tcp_pose")}
 
     @property
     def image_keys(self) -> list[str]:

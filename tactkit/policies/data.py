@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def needed_keys(cfg: PolicyConfig) -> list[str]:
     """Every dataset key a policy trains on (observations, fast signals, actions), in order."""
     keys: list[str] = []
-    for k in [*cfg.obs_keys, *cfg.fast_keys, *cfg.action_keys]:
+    for k in [*cfg.obs_keys, *cfg.fast_keys, *cfg.action_keys, *cfg.action_anchors.values()]:
         if k not in keys:
             keys.append(k)
     return keys
@@ -195,6 +195,7 @@ def load_training_data(
             raise ValueError(f"{k}: training data contains NaN or Inf")
     buffer = ReplayBuffer(arrays, raw.episode_ends, where=str(path))
     stats = compute_stats(buffer, keys=[k for k, s in specs.items() if s.kind != "image"])
+    stats.update(relative_action_stats(buffer, cfg))
     fitted = Normalizer.from_stats([s for s in specs.values() if s.kind != "image"], stats)
     if normalizer is not None:  # keep the given entries, add the missing ones
         params = dict(fitted.params)
@@ -206,6 +207,28 @@ def load_training_data(
         path, buffer.n_episodes, int(train_mask.sum()), int(val_mask.sum()), buffer.n_steps, cfg.fps,
     )
     return TrainingData(buffer, specs, fitted, pcas, train_mask, val_mask)
+
+
+def relative_action_stats(buffer: ReplayBuffer, cfg: PolicyConfig) -> dict[str, dict[str, np.ndarray]]:
+    """xyz ``min``/``max`` of every relative pose action over every training window (the
+    windows :class:`WindowDataset` draws, edge frames repeated); empty without
+    ``relative_actions``."""
+    out = {}
+    offsets = np.arange(cfg.horizon) - (cfg.n_obs_steps - 1)  # action frames around the anchor frame
+    for ak, ok in cfg.action_anchors.items():
+        lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+        start = 0
+        for end in buffer.episode_ends:
+            a = np.asarray(buffer[ak][start:end, :3], dtype=np.float64)
+            p = np.asarray(buffer[ok][start:end, :3], dtype=np.float64)
+            n = end - start
+            if n:  # every frame anchors one window; its actions are the clipped frames around it
+                idx = np.clip(np.arange(n)[:, None] + offsets[None], 0, n - 1)
+                rel = a[idx] - p[:, None]
+                lo, hi = np.minimum(lo, rel.min(axis=(0, 1))), np.maximum(hi, rel.max(axis=(0, 1)))
+            start = end
+        out[ak] = {"min": lo, "max": hi}
+    return out
 
 
 def _pca_file(pca_path: str, key: str) -> Path:
@@ -236,6 +259,8 @@ class WindowDataset(torch.utils.data.Dataset):
         from tactkit.store import SequenceSampler
 
         keys = needed_keys(cfg)
+        self.anchors = cfg.action_anchors
+        self.anchor_step = cfg.n_obs_steps - 1
         full = set(cfg.fast_keys) | set(cfg.action_keys)
         first_k = {k: cfg.n_obs_steps for k in keys if k not in full}
         self.first_k = first_k
@@ -258,4 +283,7 @@ class WindowDataset(torch.utils.data.Dataset):
             if k in self.first_k:  # the sampler leaves frames after the first k unfilled
                 v = v[: self.first_k[k]]
             out[k] = torch.from_numpy(np.ascontiguousarray(v))
+        for ak, ok in self.anchors.items():  # relative_actions: xyz from the newest observed pose
+            out[ak] = out[ak].clone()
+            out[ak][:, :3] -= out[ok][self.anchor_step, :3]
         return out

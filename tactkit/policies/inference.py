@@ -39,6 +39,7 @@ class TorchPolicy(Policy):
         self.codec = ckpt.codec
         self.pcas = ckpt.pcas
         keys = list(self.cfg.obs_keys) + [k for k in self.cfg.fast_keys if k not in self.cfg.obs_keys]
+        keys += [k for k in self.cfg.action_anchors.values() if k not in keys]
         self.obs_keys = tuple(keys)
         self.n_obs_steps = self.cfg.n_obs_steps
         self.action_keys = tuple(self.cfg.action_keys)
@@ -88,9 +89,25 @@ class TorchPolicy(Policy):
         prepared = prepare_arrays(raw, self.codec.specs, self.pcas, tuple(self.cfg.image_shape))
         return {k: torch.from_numpy(np.ascontiguousarray(v))[None].to(self.device) for k, v in prepared.items()}
 
-    def to_actions(self, y: torch.Tensor) -> np.ndarray:
-        """Normalised network actions ``[..., A]`` -> dataset units ``[..., action_dim]`` (float64)."""
-        return self.actions_np(y.detach().double().cpu().numpy())
+    def to_actions(self, y: torch.Tensor, offset: np.ndarray | None = None) -> np.ndarray:
+        """Normalised network actions ``[..., A]`` -> dataset units ``[..., action_dim]`` (float64),
+        plus ``offset`` (:meth:`action_offset`) for a policy trained on relative actions."""
+        a = self.actions_np(y.detach().double().cpu().numpy())
+        return a if offset is None else a + offset
+
+    def action_offset(self, window: dict[str, np.ndarray]) -> np.ndarray | None:
+        """What turns relative actions back into absolute ones: the newest observed xyz of each
+        arm in its pose action's slot, zeros elsewhere (``[action_dim]``). None for absolute actions."""
+        anchors = self.cfg.action_anchors
+        if not anchors:
+            return None
+        offset, i = np.zeros(self.action_dim), 0
+        for k in self.action_keys:
+            if k in anchors:
+                pose = np.asarray(window[anchors[k]], dtype=np.float64)
+                offset[i : i + 3] = pose[-1, :3]
+            i += self.codec.raw_dim([k])
+        return offset
 
     def actions_np(self, x: np.ndarray) -> np.ndarray:
         """:meth:`to_actions` on a numpy array: the numpy twin of ``FeatureCodec.decode`` (a fast

@@ -90,7 +90,7 @@ def train_stage(
             raise ValueError(f"action_keys {cfg.action_keys} differ from the tokenizer's {at.cfg.action_keys}")
         cfg = dataclasses.replace(
             cfg, horizon=at.cfg.horizon, downsample=at.cfg.downsample, latent_dim=at.cfg.latent_dim,
-            fast_keys=list(at.cfg.fast_keys), fps=at.cfg.fps,
+            fast_keys=list(at.cfg.fast_keys), fps=at.cfg.fps, relative_actions=at.cfg.relative_actions,
         )  # fmt: skip
         extra["tokenizer_config"] = at.cfg
         tokenizer_state = at.model.state_dict()

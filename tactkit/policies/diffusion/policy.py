@@ -17,7 +17,7 @@ class DiffusionPolicy(TorchPolicy):
         t_obs = self.window_time(window)
         batch = self.obs_batch(window)
         y = self.model.sample_actions(batch, self.generator)[0]  # [horizon, A] normalised
-        actions = self.to_actions(y[self.first_step :])
+        actions = self.to_actions(y[self.first_step :], self.action_offset(window))
         return Plan(t0=t_obs + self.latency_steps * self.dt, dt=self.dt, actions=actions)
 
     def step(self, plan: Plan, t: float, fast_signal: np.ndarray | None = None) -> np.ndarray:

@@ -65,8 +65,10 @@ class ReactiveDiffusionPolicy(TorchPolicy):
         inputs = self.tokenizer.delayed(own)
         h = self.tokenizer.decode(cond, inputs[:, :start])[1] if start > 0 else None
         planned, _ = self.tokenizer.decode(cond, inputs[:, start:], h)
-        state = {"cond": cond, "h": h, "i": 0, "h_after": None, "latest": latest[:, 0]}
-        return Plan(t0=t_obs + self.latency_steps * self.dt, dt=self.dt, actions=self.to_actions(planned[0]), state=state)
+        offset = self.action_offset(window)
+        state = {"cond": cond, "h": h, "i": 0, "h_after": None, "latest": latest[:, 0], "offset": offset}
+        return Plan(t0=t_obs + self.latency_steps * self.dt, dt=self.dt, actions=self.to_actions(planned[0], offset),
+                    state=state)
 
     @torch.inference_mode()
     def step(self, plan: Plan, t: float, fast_signal: Any = None) -> np.ndarray:
@@ -80,4 +82,4 @@ class ReactiveDiffusionPolicy(TorchPolicy):
             st["i"] += 1
         a, st["h_after"] = self.tokenizer.decode_step(st["cond"], f, st["h"])
         st["latest"] = f
-        return self.to_actions(a[0])
+        return self.to_actions(a[0], st.get("offset"))
