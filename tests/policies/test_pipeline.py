@@ -144,8 +144,8 @@ def test_rdp_streaming_steps_equal_prefix_decoder(runs):
         # global step n_obs_steps - 1 is the newest observation; plan step 0 follows it
         fast = torch.cat([fast_obs, torch.cat([pol.fast_tensor(s) for s in sigs])[None]], dim=1)
         ref, _ = tok.decode(plan.state["cond"], fast)
-    ref_actions = pol.to_actions(ref[0, 2:])
-    assert np.abs(streamed - ref_actions).max() < 1e-6
+    ref_actions = pol.to_actions(ref[0, 2:], pol.action_offset(w))  # relative_actions (the default)
+    assert pol.cfg.relative_actions and np.abs(streamed - ref_actions).max() < 1e-6
     # the fast signal changes the action; without one the step returns the planned action
     plan2 = pol.plan(w)
     assert not np.allclose(pol.step(plan2, plan2.t0, sigs[0] * 20), pol.step(plan2, plan2.t0, -sigs[0] * 20))

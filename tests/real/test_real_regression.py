@@ -5,12 +5,11 @@ DP on them, one torch thread. The CLI test uses a tiny run with cameras (a smoke
 ``tactkit eval`` / ``tactkit control sim:wipe`` / ``tactkit demo`` wiring). The regression uses
 the CI-sized setting of docs/controller.md: the nominal scene every seed (``scene_variation=0``),
 demos from the force-feedback expert (``expert_feedback=force``, modes none/after_contact), TCP
-pose observations for both planners (no camera), RDP's decoder reacting to the pad, 12 demos,
-3000 steps per stage. It asserts what was measured to hold, not the issue's hoped-for result:
-both policies learn to wipe (unperturbed DP 1.00, RDP 0.67), and RDP's fast loop is what
-carries its after-contact score (0.31/0.31/0.21 with the pad at tactile rate vs 0.17/0.25/0.20
-with the fast signal withheld, seeds 1000-1002). RDP does **not** beat DP here
-(DP 0.60/0.33/0.40 under after-contact); docs/controller.md says why.
+pose observations for both planners (no camera), RDP's decoder reacting to the pad, relative
+actions (the default), 12 demos, 3000 steps per stage. Measured (seeds 1000-1002): under
+after-contact perturbation RDP 0.69 / 0.69 / 0.63, DP 0.56 / 0.48 / 0.57, the same RDP with its
+fast signal withheld 0.21 mean; unperturbed RDP 0.82, DP 1.00. RDP follows the moving board
+with a 39 ms lag, DP with 277 ms (docs/controller.md).
 """
 
 from __future__ import annotations
@@ -80,7 +79,7 @@ class _FastSignalWithheld:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_rdp_and_dp_learn_to_wipe_and_rdp_reacts_to_touch_at_sensor_rate(tmp_path):
+def test_rdp_beats_dp_after_contact_by_reacting_to_touch_at_sensor_rate(tmp_path):
     from tactkit.policies.inference import load_policy
     from tactkit.real.evaluation import EvalSettings, evaluate_policy
     from tactkit.real.setup import load_robot_setup
@@ -100,7 +99,10 @@ def test_rdp_and_dp_learn_to_wipe_and_rdp_reacts_to_touch_at_sensor_rate(tmp_pat
              "dp": scores(dp, "after_contact", 3)}
     print("none", {k: v.round(3).tolist() for k, v in none.items()},
           "after_contact", {k: v.round(3).tolist() for k, v in after.items()})
-    assert none["dp"][0] > 0.8 and none["rdp"][0] > 0.5, none  # both learnt the motion and the pressing
-    # touch at sensor rate helps RDP on every seed (the planner alone sees only the TCP pose)
+    assert none["dp"][0] > 0.8 and none["rdp"][0] > 0.6, none  # both learnt the motion and the pressing
+    # the issue's regression: RDP beats DP under after-contact perturbation, on every seed
+    assert (after["rdp"] > after["dp"]).all(), after
+    assert after["rdp"].mean() > after["dp"].mean() + 0.08, after
+    # and it is the fast loop that does it (the planner alone sees only the TCP pose)
     assert (after["rdp"] > after["rdp_withheld"]).all(), after
-    assert after["rdp"].mean() > after["rdp_withheld"].mean() + 0.04, after
+    assert after["rdp"].mean() > after["rdp_withheld"].mean() + 0.2, after
