@@ -55,7 +55,8 @@ class EpisodeResult:
     fault: str | None
     wall_s: float
     video: str | None = None
-    #: per control tick (with ``EvalSettings.trace``): t, measured TCP z, commanded z, measured fz
+    #: per robot tick (with ``EvalSettings.trace``): t, measured TCP z, commanded z, measured fz,
+    #: and the true contact-surface height where the task has one (wipe's board; NaN elsewhere)
     trace: dict[str, np.ndarray] | None = None
 
 
@@ -67,6 +68,48 @@ class EvalSettings:
     task_overrides: dict[str, Any] = field(default_factory=dict)
     video_dir: Path | None = None  # write one MP4 per episode of the external camera here
     trace: bool = False  # keep a per-tick trace of height and force (for plots)
+
+
+class FastSignalWithheld:
+    """An ablation: ``policy`` with its fast loop fed nothing. Each step decodes with the last
+    fast signal its plan saw (the observation window's), so only the planner reacts to touch."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.policy, name)
+
+    def step(self, plan: Any, t: float, fast_signal: Any = None) -> np.ndarray:
+        return self.policy.step(plan, t, None)
+
+
+def surface_follow(
+    trace: dict[str, np.ndarray], after_contact_s: float, until_s: float, force_target: float,
+    band: tuple[float, float], max_lag_s: float = 0.6,
+) -> dict[str, float]:
+    """How the commanded height followed the moving contact surface in one traced episode,
+    from ``after_contact_s`` after first contact (fz > 1 N) to ``until_s``:
+
+    ``slope`` (least squares of commanded z on surface z; 1 = moves with it, 0 = ignores it),
+    ``lag_ms`` (delay of the best correlation, up to ``max_lag_s``), ``force_rms`` (N, around
+    ``force_target``) and ``in_band`` (fraction of that time with the force inside ``band``).
+    NaN (in band 0) if the episode never made contact."""
+    t, fz, zc, surf = trace["t"], trace["fz"], trace["z_cmd"], trace["surface_z"]
+    contact = np.flatnonzero(fz > 1.0)
+    m = (t > t[contact[0]] + after_contact_s) & (t < until_s) if contact.size else np.zeros(len(t), bool)
+    if m.sum() < 3:
+        return {"slope": math.nan, "lag_ms": math.nan, "force_rms": math.nan, "in_band": 0.0}
+    b, c = surf[m] - surf[m].mean(), zc[m] - zc[m].mean()
+    slope = float(np.dot(c, b) / max(float(np.dot(b, b)), 1e-12))
+    dt = float(np.median(np.diff(t)))
+    lags = np.arange(0, min(int(max_lag_s / dt), len(b) - 2))
+    corr = [float(np.corrcoef(b[: len(b) - k], c[k:])[0, 1]) if np.std(c[k:]) > 0 and np.std(b[: len(b) - k]) > 0
+            else 0.0 for k in lags]
+    f = fz[m]
+    return {"slope": slope, "lag_ms": float(lags[int(np.argmax(corr))] * dt * 1e3),
+            "force_rms": float(np.sqrt(np.mean((f - force_target) ** 2))),
+            "in_band": float(np.mean((f > band[0]) & (f < band[1])))}
 
 
 def policy_needs_cameras(policy: Policy) -> bool:
@@ -91,13 +134,14 @@ def run_sim_episode(
         camera = task.sensors.get("camera.external")
         last_frame = [-1]
 
-        trace: list[tuple[float, float, float, float]] = []
+        trace: list[tuple[float, float, float, float, float]] = []
         arm0 = task.arm_names[0]
 
         def on_tick(now: float, state: Any, cmd: Any) -> bool:
             if settings.trace:
                 a = state.arms[arm0]
-                trace.append((now, float(a.tcp_pose[2]), float(cmd.arms[arm0].tcp_target[2]), float(a.wrench[2])))
+                surface = float(task.privileged().get("surface_z", math.nan))
+                trace.append((now, float(a.tcp_pose[2]), float(cmd.arms[arm0].tcp_target[2]), float(a.wrench[2]), surface))
             if settings.video_dir is not None and camera is not None:
                 s = camera.read_latest()
                 if s is not None and s.seq != last_frame[0]:
@@ -123,7 +167,7 @@ def run_sim_episode(
         raw_score=float(info["raw_score"]), plans=stats.plans, fast_steps=stats.fast_steps,
         plan_steps_dropped=stats.plan_steps_dropped, safety=dict(stats.safety), fault=stats.fault,
         wall_s=time.perf_counter() - t0, video=video,
-        trace={k: np.array(v) for k, v in zip(("t", "z", "z_cmd", "fz"), zip(*trace))} if trace else None,
+        trace={k: np.array(v) for k, v in zip(("t", "z", "z_cmd", "fz", "surface_z"), zip(*trace))} if trace else None,
     )
 
 

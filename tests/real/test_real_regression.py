@@ -63,25 +63,11 @@ def test_eval_and_control_cli_run_trained_checkpoints(tiny_checkpoints, tmp_path
     assert "unknown task" in capsys.readouterr().err
 
 
-class _FastSignalWithheld:
-    """The same policy with its fast loop fed nothing: each step decodes with the last signal
-    the plan saw (the observation window's), so only the planner reacts to touch."""
-
-    def __init__(self, policy):
-        self.policy = policy
-
-    def __getattr__(self, name):
-        return getattr(self.policy, name)
-
-    def step(self, plan, t, fast_signal=None):
-        return self.policy.step(plan, t, None)
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_rdp_beats_dp_after_contact_by_reacting_to_touch_at_sensor_rate(tmp_path):
     from tactkit.policies.inference import load_policy
-    from tactkit.real.evaluation import EvalSettings, evaluate_policy
+    from tactkit.real.evaluation import EvalSettings, FastSignalWithheld, evaluate_policy
     from tactkit.real.setup import load_robot_setup
 
     ckpts = _train(tmp_path, demos=int(os.environ.get("TACTKIT_REGRESSION_DEMOS", 12)),
@@ -95,7 +81,7 @@ def test_rdp_beats_dp_after_contact_by_reacting_to_touch_at_sensor_rate(tmp_path
 
     rdp, dp = load_policy(ckpts["rdp"]), load_policy(ckpts["dp"])
     none = {"rdp": scores(rdp, "none", 1), "dp": scores(dp, "none", 1)}  # the same episode on every seed
-    after = {"rdp": scores(rdp, "after_contact", 3), "rdp_withheld": scores(_FastSignalWithheld(rdp), "after_contact", 3),
+    after = {"rdp": scores(rdp, "after_contact", 3), "rdp_withheld": scores(FastSignalWithheld(rdp), "after_contact", 3),
              "dp": scores(dp, "after_contact", 3)}
     print("none", {k: v.round(3).tolist() for k, v in none.items()},
           "after_contact", {k: v.round(3).tolist() for k, v in after.items()})

@@ -72,3 +72,38 @@ def test_sim_episode_closes_the_loop_and_is_bit_reproducible():
     assert "after_contact" in table and "press" in table
     assert summarize(runs)["after_contact"]["episodes"] == 2.0
     assert isinstance(ControllerConfig().safety.max_force, float)
+
+
+def test_surface_follow_measures_slope_lag_and_force_band():
+    from tactkit.real.evaluation import surface_follow
+
+    t = np.arange(0.0, 8.0, 0.002)
+    surface = 0.03 + 0.005 * np.sin(2 * np.pi * 0.4 * t)
+    fz = np.where(t > 0.5, 10.0 + 2.0 * np.sin(7 * t), 0.0)  # contact from 0.5 s, within 5-15 N
+    follows = {"t": t, "fz": fz, "surface_z": surface,
+               "z_cmd": 0.03 + 0.8 * 0.005 * np.sin(2 * np.pi * 0.4 * (t - 0.04)) - 0.004}
+    r = surface_follow(follows, 1.0, 7.4, 10.0, (5.0, 15.0))
+    assert r["slope"] == pytest.approx(0.8, abs=0.02) and r["lag_ms"] == pytest.approx(40, abs=4)
+    assert r["force_rms"] == pytest.approx(2.0 / np.sqrt(2), rel=0.05) and r["in_band"] == 1.0
+    ignores = dict(follows, z_cmd=np.full_like(t, 0.026), fz=np.where(t > 0.5, 20.0, 0.0))
+    r = surface_follow(ignores, 1.0, 7.4, 10.0, (5.0, 15.0))
+    assert r["slope"] == pytest.approx(0.0, abs=1e-9) and r["force_rms"] == pytest.approx(10.0) and r["in_band"] == 0.0
+    never = surface_follow(dict(follows, fz=np.zeros_like(t)), 1.0, 7.4, 10.0, (5.0, 15.0))
+    assert np.isnan(never["slope"]) and never["in_band"] == 0.0
+
+
+@pytest.mark.slow
+def test_traced_wipe_episode_records_the_moving_board_height():
+    from real_fakes import ChunkPolicy
+
+    from tactkit.real.evaluation import EvalSettings, run_sim_episode
+
+    # pressing straight down on the board's first path point: contact, then the board moves
+    policy = ChunkPolicy(goal=(0.42, 0.0, 0.0), speed=0.05, fast_key=None)
+    policy.obs_keys = ("observation.state.tcp_pose",)
+    r = run_sim_episode("wipe", policy, 1000, "after_contact",
+                        EvalSettings(task_overrides={"scene_variation": 0.0, "episode_s": 4.0}, trace=True))
+    surf = r.trace["surface_z"]
+    assert set(r.trace) == {"t", "z", "z_cmd", "fz", "surface_z"} and np.isfinite(surf).all()
+    assert surf[0] == pytest.approx(0.03, abs=1e-4)  # the nominal board top
+    assert np.ptp(surf) > 0.003  # the after-contact perturbation moved it by millimetres
