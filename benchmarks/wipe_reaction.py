@@ -17,6 +17,7 @@ loop contributes. One torch thread::
 
     .venv/bin/python benchmarks/wipe_reaction.py --policy dp=runs/demo/dp --policy rdp=runs/demo/rdp/ldp --withheld
     .venv/bin/python benchmarks/wipe_reaction.py --policy dp=runs/demo/dp --ctrl "plan_period=0.5 inference_latency=0.3"
+    .venv/bin/python benchmarks/wipe_reaction.py --policy dp=runs/demo/dp --task perturb_speed=4
 """
 
 from __future__ import annotations
@@ -37,10 +38,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--withheld", action="store_true", help="also run every rdp* policy with its fast signal withheld")
     ap.add_argument("--inference-latency", type=float, default=0.1)
+    ap.add_argument("--task", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="wipe task overrides on top of the fixed scene, e.g. perturb_speed=4")
     args = ap.parse_args()
 
     import torch
 
+    from tactkit.config import parse_overrides
     from tactkit.policies.inference import load_policy
     from tactkit.real.evaluation import (
         EvalSettings,
@@ -53,6 +57,7 @@ def main() -> None:
     from tactkit.sysinfo import machine_summary
 
     torch.set_num_threads(1)
+    task = {**FIXED_SCENE_TASK, **parse_overrides(args.task)}
     policies: dict[str, Any] = {}
     for spec in args.policy:
         name, _, path = spec.partition("=")
@@ -64,8 +69,8 @@ def main() -> None:
     print(f"machine: {machine_summary()}; torch {torch.__version__}, one thread")
     for ctrl in args.ctrl or [""]:
         over = [f"inference_latency={args.inference_latency}", *ctrl.split()]
-        settings = EvalSettings(load_robot_setup("sim", over).controller, dict(FIXED_SCENE_TASK), trace=True)
-        print(f"\n## wipe, fixed scene; controller {' '.join(over)}; eval seeds 1000-{999 + args.seeds}\n")
+        settings = EvalSettings(load_robot_setup("sim", over).controller, dict(task), trace=True)
+        print(f"\n## wipe, {task}; controller {' '.join(over)}; eval seeds 1000-{999 + args.seeds}\n")
         print("| policy | none | after_contact (per seed) | follow slope | lag (ms) | force RMS error (N) | in band |")
         print("|---|---|---|---|---|---|---|")
         for name, policy in policies.items():
