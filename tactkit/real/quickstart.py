@@ -250,8 +250,8 @@ def write_report(out: Path, cfg: QuickstartConfig, rows: dict[str, list[EpisodeR
     t = summary["timings"]
     lines = [
         f"# tactkit quickstart: RDP vs DP on `{cfg.task}`", "",
-        f"- demonstrations: {cfg.demos} scripted-expert episodes (perturbation modes mixed), expert mean score "
-        f"{summary['demo_mean_score']:.3f}",
+        f"- demonstrations: {cfg.demos} scripted-expert episodes (perturbation modes: {cfg.demo_perturb}), "
+        f"expert mean score {summary['demo_mean_score']:.3f}",
         f"- training: {cfg.train_steps} steps per stage, network size `{cfg.size}`, CPU",
         f"- evaluation: real controller in lockstep (500 Hz robot loop, simulated inference latency "
         f"{cfg.inference_latency * 1e3:.0f} ms), seeds {summary['eval_seeds']} per perturbation mode", "",
