@@ -53,8 +53,10 @@ class ControllerConfig:
     max_pos_speed: float = 0.3  # m/s, interpolation speed limit (below the safety limit)
     max_rot_speed: float = 1.5  # rad/s
     observation_horizon: float = 2.0  # s of history kept per stream
-    # wall clock only: SCHED_FIFO priority of the robot loop (the fast loop gets one less);
-    # 0 = normal scheduling. Needs root/CAP_SYS_NICE; without it a warning and normal scheduling.
+    # wall clock only: SCHED_FIFO priority of the robot loop (the fast loop gets one less, the
+    # slow-process poller two less); 0 = normal scheduling. Needs root/CAP_SYS_NICE, otherwise a
+    # warning and normal scheduling. The loops spin the last 0.5 ms before each deadline, and
+    # under SCHED_FIFO that CPU time is not available to normal-priority processes.
     realtime_priority: int = 0
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
