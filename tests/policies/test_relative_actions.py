@@ -87,3 +87,14 @@ def test_dp_and_rdp_plans_move_with_the_observed_pose(store, tmp_path):
         np.testing.assert_array_equal(b.actions[:, 3:], a.actions[:, 3:])
         t = a.t0 + 2.5 * a.dt
         np.testing.assert_allclose(pol.step(b, t)[:3] - pol.step(a, t)[:3], d, atol=1e-9)
+
+
+def test_shipped_configs_are_relative_and_older_saved_configs_stay_absolute():
+    from tactkit.policies.config import PolicyConfig
+
+    for name in ("dp", "dp_tactile", "at", "ldp"):
+        assert load_policy_config(name).relative_actions, name
+    assert not load_policy_config("beast").relative_actions
+    saved = load_policy_config("dp").to_dict()
+    del saved["relative_actions"]  # a checkpoint written before the option existed
+    assert PolicyConfig.from_dict(saved).relative_actions is False
