@@ -140,8 +140,8 @@ def run_sim_episode(
         def on_tick(now: float, state: Any, cmd: Any) -> bool:
             if settings.trace:
                 a = state.arms[arm0]
-                surface = float(task.privileged().get("surface_z", math.nan))
-                trace.append((now, float(a.tcp_pose[2]), float(cmd.arms[arm0].tcp_target[2]), float(a.wrench[2]), surface))
+                trace.append((now, float(a.tcp_pose[2]), float(cmd.arms[arm0].tcp_target[2]), float(a.wrench[2]),
+                              task.surface_height()))
             if settings.video_dir is not None and camera is not None:
                 s = camera.read_latest()
                 if s is not None and s.seq != last_frame[0]:

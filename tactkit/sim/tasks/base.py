@@ -122,6 +122,11 @@ class SimTask(abc.ABC):
     def privileged(self) -> dict[str, Any]:
         """Ground truth for scripted experts (true forces, surface poses...)."""
 
+    def surface_height(self) -> float:
+        """True height (m) of the surface the tool presses on, where the task has one that
+        moves under it (wipe's board top); NaN otherwise. Cheap: traced every robot tick."""
+        return math.nan
+
     def camera_configs(self) -> list[SimCameraConfig]:
         w, h = self.config.camera_size
         rate = self.config.camera_rate_hz

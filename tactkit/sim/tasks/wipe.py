@@ -192,6 +192,9 @@ class WipeTask(SimTask):
         xy = self.path[a] + (self.path[b] - self.path[a]) * (j - a)
         return xy + pos[:2]
 
+    def surface_height(self) -> float:
+        return float(self.board_pose()[2] + BOARD_HALF[2])
+
     def privileged(self) -> dict[str, Any]:
         pos = self.board_pose()
         t = self.world.time
