@@ -74,7 +74,6 @@ class Policy(abc.ABC):
 
 def policy_fast_keys(policy: Policy) -> tuple[str, ...]:
     """The keys of every fast signal ``policy.step`` takes (empty: none)."""
-    keys = tuple(getattr(policy, "fast_keys", ()) or ())
-    if keys:
-        return keys
+    if policy.fast_keys:
+        return tuple(policy.fast_keys)
     return () if policy.fast_key is None else (policy.fast_key,)
