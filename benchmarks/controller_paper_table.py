@@ -45,16 +45,21 @@ def main() -> None:
     import torch
     from tqdm import tqdm
 
-    from tactkit.policies.inference import load_policy
-    from tactkit.real.evaluation import (
-        PERTURB_MODES,
+    from tactkit.experiments.evaluation import (
         EvalSettings,
         evaluate_policy,
         results_table,
         summarize,
     )
-    from tactkit.real.quickstart import QuickstartConfig, fixed_scene, tactile_keys, train_policy
+    from tactkit.experiments.quickstart import (
+        QuickstartConfig,
+        fixed_scene,
+        tactile_keys,
+        train_policy,
+    )
+    from tactkit.policies.inference import load_policy
     from tactkit.real.setup import load_robot_setup
+    from tactkit.sim.perturbations import PERTURBATIONS
     from tactkit.sim.recording import record_demos
     from tactkit.sim.tasks import TASKS
 
@@ -81,7 +86,7 @@ def main() -> None:
         rows = {}
         for kind in tqdm(policies, desc=f"{task}: train + eval", unit="policy"):
             ckpt = train_policy(kind, data, out / task / kind, cfg, tactile)
-            rows[LABELS[kind]] = evaluate_policy(task, load_policy(ckpt), args.episodes, PERTURB_MODES, settings)
+            rows[LABELS[kind]] = evaluate_policy(task, load_policy(ckpt), args.episodes, PERTURBATIONS, settings)
         setting = ("fixed scene, TCP pose + touch, demos none/after_contact" if cfg.task_overrides
                    else "random scenes, camera + TCP pose, demos of every mode")
         report["tasks"][task] = {"expert_mean_score": info["mean_score"], "wall_s": time.perf_counter() - t0,

@@ -2,7 +2,7 @@
 
 For one task: record scripted-expert demos (perturbation modes mixed, cameras, state,
 tactile), train each policy briefly on them with the quickstart's settings
-(:func:`tactkit.real.quickstart.train_policy`), and run each with the real controller in
+(:func:`tactkit.experiments.quickstart.train_policy`), and run each with the real controller in
 lockstep on the same seeds under each perturbation mode. Reported per policy: the task
 score (mean ± std, success rate) per mode, and the RMS jerk / acceleration of the commanded
 TCP position at the robot rate (500 Hz, after interpolation and the safety filter), over
@@ -38,9 +38,9 @@ def run_episode(
     task_name: str, policy: Any, seed: int, perturb: str, controller: Any,
     task_overrides: dict[str, Any] | None = None,
 ) -> tuple[Any, np.ndarray]:
-    """One lockstep episode (as :func:`tactkit.real.evaluation.run_sim_episode`), also
+    """One lockstep episode (as :func:`tactkit.experiments.evaluation.run_sim_episode`), also
     returning the commanded TCP positions ``[ticks, 3]`` of the first arm."""
-    from tactkit.real.evaluation import EpisodeResult, policy_needs_cameras
+    from tactkit.experiments.evaluation import EpisodeResult, policy_needs_cameras
     from tactkit.real.runtime import LockstepRuntime
     from tactkit.sim.tasks import make_task
 
@@ -125,9 +125,14 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from tactkit.experiments.evaluation import results_table, summarize
+    from tactkit.experiments.quickstart import (
+        QuickstartConfig,
+        fixed_scene,
+        tactile_keys,
+        train_policy,
+    )
     from tactkit.policies.inference import load_policy
-    from tactkit.real.evaluation import results_table, summarize
-    from tactkit.real.quickstart import QuickstartConfig, fixed_scene, tactile_keys, train_policy
     from tactkit.real.setup import load_robot_setup
     from tactkit.sim.recording import record_demos
 

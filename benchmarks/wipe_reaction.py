@@ -45,14 +45,14 @@ def main() -> None:
     import torch
 
     from tactkit.config import parse_overrides
-    from tactkit.policies.inference import load_policy
-    from tactkit.real.evaluation import (
+    from tactkit.experiments.evaluation import (
         EvalSettings,
         FastSignalWithheld,
         evaluate_policy,
         surface_follow,
     )
-    from tactkit.real.quickstart import FIXED_SCENE_TASK
+    from tactkit.experiments.quickstart import FIXED_SCENE_TASK
+    from tactkit.policies.inference import load_policy
     from tactkit.real.setup import load_robot_setup
     from tactkit.sysinfo import machine_summary
 

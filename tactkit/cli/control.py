@@ -111,12 +111,13 @@ def _control(args: argparse.Namespace) -> int:
 
 
 def _control_sim(args: argparse.Namespace) -> int:
+    from tactkit.experiments.evaluation import EvalSettings, run_sim_episode
     from tactkit.policies.inference import load_policy
-    from tactkit.real.evaluation import EvalSettings, perturb_modes, run_sim_episode
     from tactkit.real.setup import load_robot_setup
+    from tactkit.sim.perturbations import parse_modes
 
     task = args.robot.split(":", 1)[1]
-    (mode,) = perturb_modes(args.perturb)
+    (mode,) = parse_modes(args.perturb)
     setup = load_robot_setup("sim", args.overrides)
     overrides = {"episode_s": args.duration} if args.duration else {}
     policy = load_policy(args.policy, device=args.device)

@@ -49,8 +49,8 @@ def _demo(args: argparse.Namespace) -> int:
         return _synthetic_store_demo(args)
     from pathlib import Path
 
-    from tactkit.real.evaluation import perturb_modes
-    from tactkit.real.quickstart import QuickstartConfig, policy_overrides, run_quickstart
+    from tactkit.experiments.quickstart import QuickstartConfig, policy_overrides, run_quickstart
+    from tactkit.sim.perturbations import parse_modes
 
     policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
     for p in policies:
@@ -60,11 +60,11 @@ def _demo(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
     cfg = QuickstartConfig(
         task=args.task, demos=args.demos, train_steps=args.steps, size=args.size, episodes=args.episodes,
-        modes=perturb_modes(args.perturb), demo_seed=args.seed, inference_latency=args.inference_latency,
+        modes=parse_modes(args.perturb), demo_seed=args.seed, inference_latency=args.inference_latency,
         out=Path(args.out or DEFAULT_OUT), torch_threads=max(1, args.threads),
     )
     if args.fixed_scene:
-        from tactkit.real.quickstart import fixed_scene
+        from tactkit.experiments.quickstart import fixed_scene
 
         fixed_scene(cfg)
     import logging

@@ -57,18 +57,18 @@ def _eval(args: argparse.Namespace) -> int:
     import yaml
     from tqdm import tqdm
 
-    from tactkit.policies.inference import load_policy
-    from tactkit.real.evaluation import (
+    from tactkit.experiments.evaluation import (
         EvalSettings,
         episode_rows,
         evaluate_policy,
         first_window,
         measure_inference_latency,
-        perturb_modes,
         results_table,
         summarize,
     )
+    from tactkit.policies.inference import load_policy
     from tactkit.real.setup import load_robot_setup
+    from tactkit.sim.perturbations import parse_modes
     from tactkit.sim.tasks import TASKS
 
     if args.task not in TASKS:
@@ -82,7 +82,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError(f"unexpected argument {bad[0]!r}: settings are KEY=VALUE")
     task_over = {o.split("=", 1)[0][5:]: yaml.safe_load(o.split("=", 1)[1]) for o in args.overrides if o.startswith("task.")}
     ctrl_over = [o for o in args.overrides if not o.startswith("task.")]
-    modes = perturb_modes(args.perturb)
+    modes = parse_modes(args.perturb)
     policies = _parse_policies(args.policy)
     import logging
 

@@ -30,8 +30,8 @@ def _bench(args: argparse.Namespace) -> int:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.blas_threads)
 
-    from tactkit.policies.tokenizers.bench import BenchSettings, run_bench
-    from tactkit.policies.tokenizers.bench_report import write_outputs
+    from tactkit.experiments.tokenizer_bench import BenchSettings, run_bench
+    from tactkit.experiments.tokenizer_report import write_outputs
 
     settings = BenchSettings.quick() if args.quick else BenchSettings()
     settings.seed = args.seed

@@ -31,6 +31,7 @@ import numpy as np
 
 from tactkit.real.robot import ArmCommand, RobotCommand
 from tactkit.sensors.base import Sensor
+from tactkit.sim.perturbations import PERTURBATIONS
 from tactkit.sim.robot import SimRobot, SimRobotConfig
 from tactkit.sim.sensors import (
     SimCamera,
@@ -45,7 +46,6 @@ from tactkit.store.schema import POSE_NAMES, StreamSpec
 
 log = logging.getLogger(__name__)
 
-PERTURBATIONS = ("none", "before_contact", "after_contact")
 #: first-order low-pass (50 Hz at 1 kHz physics) for the contact forces tasks score on
 FORCE_ALPHA = 1.0 - math.exp(-2.0 * math.pi * 50.0 * 1e-3)
 

@@ -22,23 +22,9 @@ import numpy as np
 
 from tactkit.policies.interface import Policy
 from tactkit.real.controller import ControllerConfig
+from tactkit.sim.perturbations import PERTURBATIONS
 
 log = logging.getLogger(__name__)
-
-PERTURB_MODES = ("none", "before_contact", "after_contact")
-
-
-def perturb_modes(arg: str) -> tuple[str, ...]:
-    """``"all"`` -> every mode; otherwise one mode or a comma-separated list (checked)."""
-    if arg == "all":
-        return PERTURB_MODES
-    modes = tuple(m.strip() for m in arg.split(","))
-    for m in modes:
-        if m not in PERTURB_MODES:
-            raise ValueError(f"--perturb must be one of {', '.join(PERTURB_MODES)}, a comma-separated list of them "
-                             f"or all, got {arg!r}")
-    return modes
-
 
 @dataclass
 class EpisodeResult:
@@ -214,7 +200,7 @@ def summarize(results: list[EpisodeResult]) -> dict[str, dict[str, float]]:
 
 def results_table(rows: dict[str, list[EpisodeResult]]) -> str:
     """Markdown table: one row per policy label, mean score (success rate) per mode."""
-    modes = [m for m in (*PERTURB_MODES, "all") if any(m in summarize(rs) for rs in rows.values())]
+    modes = [m for m in (*PERTURBATIONS, "all") if any(m in summarize(rs) for rs in rows.values())]
     lines = ["| policy | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
     for label, rs in rows.items():
         s = summarize(rs)

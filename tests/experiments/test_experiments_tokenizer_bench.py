@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from tactkit.experiments.action_families import FAMILIES, GRIPPER_OPEN, chunk, generate
+from tactkit.experiments.tokenizer_bench import reference_encode_decode, store_datasets
 from tactkit.policies.beast import BeastTokenizer
-from tactkit.policies.tokenizers.bench import reference_encode_decode, store_datasets
-from tactkit.policies.tokenizers.families import FAMILIES, GRIPPER_OPEN, chunk, generate
 
 
 def test_families_deterministic_shapes_and_grippers() -> None:

@@ -1,39 +1,15 @@
 import numpy as np
 import pytest
 
-from tactkit.config import ConfigError
-from tactkit.policies.interface import Plan, Policy
-from tactkit.real.controller import ControllerConfig
-from tactkit.real.drivers import FlexivConfig
-from tactkit.real.evaluation import (
+from tactkit.experiments.evaluation import (
     EvalSettings,
-    perturb_modes,
     results_table,
     run_sim_episode,
     summarize,
 )
+from tactkit.policies.interface import Plan, Policy
+from tactkit.real.controller import ControllerConfig
 from tactkit.real.setup import load_robot_setup
-
-
-def test_robot_setups_load_with_bare_and_dotted_overrides():
-    s = load_robot_setup("flexiv", ["serial_number=Rizon4-1", "plan_period=0.3", "controller.safety.max_force=25"])
-    assert isinstance(s.robot, FlexivConfig) and s.robot.serial_number == "Rizon4-1"
-    assert s.controller.plan_period == 0.3 and s.controller.safety.max_force == 25.0
-    assert s.controller.robot_rate_hz == 100.0  # from the driver's rate
-    for name in ("franka", "ur", "fake", "sim"):
-        assert load_robot_setup(name).controller.safety.max_force > 0
-    with pytest.raises(ConfigError, match="nonsense"):
-        load_robot_setup("fake", ["nonsense=1"])
-    with pytest.raises(ConfigError, match="max_forse"):
-        load_robot_setup("fake", ["controller.safety.max_forse=1"])
-    with pytest.raises(FileNotFoundError, match="no robot config"):
-        load_robot_setup("kuka")
-    assert perturb_modes("all") == ("none", "before_contact", "after_contact")
-    with pytest.raises(ValueError, match="--perturb"):
-        perturb_modes("sideways")
-    assert perturb_modes("none, after_contact") == ("none", "after_contact")
-    with pytest.raises(ValueError, match="--perturb"):
-        perturb_modes("none,sideways")
 
 
 class PressDown(Policy):
@@ -75,7 +51,7 @@ def test_sim_episode_closes_the_loop_and_is_bit_reproducible():
 
 
 def test_surface_follow_measures_slope_lag_and_force_band():
-    from tactkit.real.evaluation import surface_follow
+    from tactkit.experiments.evaluation import surface_follow
 
     t = np.arange(0.0, 8.0, 0.002)
     surface = 0.03 + 0.005 * np.sin(2 * np.pi * 0.4 * t)
@@ -96,7 +72,7 @@ def test_surface_follow_measures_slope_lag_and_force_band():
 def test_traced_wipe_episode_records_the_moving_board_height():
     from real_fakes import ChunkPolicy
 
-    from tactkit.real.evaluation import EvalSettings, run_sim_episode
+    from tactkit.experiments.evaluation import EvalSettings, run_sim_episode
 
     # pressing straight down on the board's first path point: contact, then the board moves
     policy = ChunkPolicy(goal=(0.42, 0.0, 0.0), speed=0.05, fast_key=None)

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tactkit.real.evaluation import (
-    PERTURB_MODES,
+from tactkit.experiments.evaluation import (
     EpisodeResult,
     EvalSettings,
     results_table,
     summarize,
 )
+from tactkit.sim.perturbations import PERTURBATIONS
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class QuickstartConfig:
     train_steps: int = 300  # per training stage
     size: str = "tiny"  # configs/policy/size_<size>.yaml
     episodes: int = 3  # evaluation seeds per perturbation mode
-    modes: tuple[str, ...] = PERTURB_MODES
+    modes: tuple[str, ...] = PERTURBATIONS
     demo_seed: int = 0
     demo_perturb: str = "mixed"  # perturbation modes of the demos (record_demos' ``perturb``)
     eval_seed0: int = 1000
@@ -65,7 +65,7 @@ FIXED_SCENE_TASK = {"scene_variation": 0.0, "expert_feedback": "force"}
 def fixed_scene(cfg: QuickstartConfig) -> QuickstartConfig:
     """The CI-sized wipe setting (docs/controller.md): the nominal scene every seed, demos of the
     force-feedback expert without and with after-contact perturbation, TCP pose + touch (no
-    camera). ``tests/real/test_real_regression.py`` runs it at 12 demos x 600 steps."""
+    camera). ``tests/experiments/test_experiments_regression.py`` runs it at 12 demos x 600 steps."""
     if cfg.task != "wipe":
         raise ValueError(f"the fixed-scene setting exists for task 'wipe' only, got {cfg.task!r}")
     cfg.cameras = False
@@ -146,8 +146,8 @@ def run_quickstart(
     import torch
     from tqdm import tqdm
 
+    from tactkit.experiments.evaluation import evaluate_policy
     from tactkit.policies.inference import load_policy
-    from tactkit.real.evaluation import evaluate_policy
     from tactkit.real.setup import load_robot_setup
     from tactkit.sim.recording import record_demos
 
@@ -213,7 +213,7 @@ def write_report(out: Path, cfg: QuickstartConfig, rows: dict[str, list[EpisodeR
     import matplotlib.pyplot as plt
     import numpy as np
 
-    modes = [m for m in (*PERTURB_MODES, "all") if m in next(iter(summary["summary"].values()))]
+    modes = [m for m in (*PERTURBATIONS, "all") if m in next(iter(summary["summary"].values()))]
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     width = 0.8 / max(1, len(rows))
     for i, (label, s) in enumerate(summary["summary"].items()):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tactkit.policies.tokenizers.bench import BenchResult, BenchSettings
+from tactkit.experiments.tokenizer_bench import BenchResult, BenchSettings
 from tactkit.sysinfo import machine_summary as machine
 
 

@@ -27,7 +27,7 @@ REGRESSION_TASK = {"scene_variation": 0.0, "expert_feedback": "force"}
 def _train(out, demos: int, steps: int, cameras: bool = True, perturb: str = "mixed", task: dict | None = None) -> dict:
     import torch
 
-    from tactkit.real.quickstart import QuickstartConfig, tactile_keys, train_policy
+    from tactkit.experiments.quickstart import QuickstartConfig, tactile_keys, train_policy
     from tactkit.sim.recording import record_demos
 
     torch.set_num_threads(1)  # tiny nets: one thread is fastest, and robust on a busy CI machine
@@ -67,8 +67,8 @@ def test_eval_and_control_cli_run_trained_checkpoints(tiny_checkpoints, tmp_path
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_rdp_beats_dp_after_contact_by_reacting_to_touch_at_sensor_rate(tmp_path):
+    from tactkit.experiments.evaluation import EvalSettings, FastSignalWithheld, evaluate_policy
     from tactkit.policies.inference import load_policy
-    from tactkit.real.evaluation import EvalSettings, FastSignalWithheld, evaluate_policy
     from tactkit.real.setup import load_robot_setup
 
     ckpts = _train(tmp_path, demos=int(os.environ.get("TACTKIT_REGRESSION_DEMOS", 12)),

@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from tactkit.real.evaluation import EpisodeResult, results_table, summarize
-from tactkit.real.quickstart import QuickstartConfig, policy_overrides, tactile_keys, write_report
+from tactkit.experiments.evaluation import EpisodeResult, results_table, summarize
+from tactkit.experiments.quickstart import (
+    QuickstartConfig,
+    policy_overrides,
+    tactile_keys,
+    write_report,
+)
 
 
 def _result(perturb, seed, score, trace=True):
@@ -54,7 +59,7 @@ def test_policy_overrides_without_camera_drop_every_image_setting():
 
 def test_fixed_scene_setting_is_camera_free_and_wipe_only(capsys):
     from tactkit.cli.main import main
-    from tactkit.real.quickstart import fixed_scene
+    from tactkit.experiments.quickstart import fixed_scene
 
     cfg = fixed_scene(QuickstartConfig(task_overrides={"episode_s": 5.0}))
     assert not cfg.cameras and cfg.demo_perturb == "none,after_contact"
@@ -64,7 +69,7 @@ def test_fixed_scene_setting_is_camera_free_and_wipe_only(capsys):
 
 
 def test_policy_overrides_name_each_arm_of_a_bimanual_task():
-    from tactkit.real.quickstart import task_arms
+    from tactkit.experiments.quickstart import task_arms
 
     assert task_arms("lift") == ("left", "right") and task_arms("wipe") == ("arm",)
     tac = "observation.tactile.left.marker_offset"
@@ -86,9 +91,9 @@ def test_policy_overrides_name_each_arm_of_a_bimanual_task():
 def test_quickstart_trains_and_runs_a_bimanual_policy(tmp_path):
     import torch
 
+    from tactkit.experiments.evaluation import EvalSettings, run_sim_episode
+    from tactkit.experiments.quickstart import train_policy
     from tactkit.policies.inference import load_policy
-    from tactkit.real.evaluation import EvalSettings, run_sim_episode
-    from tactkit.real.quickstart import train_policy
     from tactkit.sim.recording import record_demos
 
     torch.set_num_threads(1)

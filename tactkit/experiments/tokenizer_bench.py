@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from tactkit.experiments.action_families import FAMILIES, chunk, generate, gripper_dims
 from tactkit.policies.beast import BeastTokenizer
 from tactkit.policies.beast.bspline import cox_de_boor_matrix, design_matrix
 from tactkit.policies.tokenizers.base import ActionTokenizer, MinMaxNormalizer
 from tactkit.policies.tokenizers.binning import BinningTokenizer
-from tactkit.policies.tokenizers.families import FAMILIES, chunk, generate, gripper_dims
 from tactkit.policies.tokenizers.fast import FastTokenizer
 
 log = logging.getLogger(__name__)
