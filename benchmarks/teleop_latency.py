@@ -258,7 +258,7 @@ def sustained(seconds: float, rate: float) -> dict:
     clock = WallClock()
     with tempfile.TemporaryDirectory() as tmp:
         store = EpisodeStore.create(os.path.join(tmp, "bench.zarr"),
-                                    session_streams(robot.arm_names, sensors, state_rate_hz=100.0, command_rate_hz=rate))
+                                    session_streams(robot.arm_features(), sensors, state_rate_hz=100.0, command_rate_hz=rate))
         rec = RecordingSession(store, robot.arm_names, sensors, clock, task="bench")
         cfg = BridgeConfig(**EPHEMERAL, record_rate_hz=100.0, display=FeedbackConfig(rate_hz=30.0, camera_rate_hz=10.0))
         bridge = TeleopBridge(robot, cfg, safety=SafetyFilter(), sensors=sensors, recorder=rec, clock=clock)

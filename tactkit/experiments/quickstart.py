@@ -28,10 +28,11 @@ from tactkit.experiments.evaluation import (
     summarize,
 )
 from tactkit.sim.perturbations import PERTURBATIONS
+from tactkit.store.schema import action_key, image_key, state_key, tactile_key, wrench_key
 
 log = logging.getLogger(__name__)
 
-CAMERA = "observation.images.external"
+CAMERA = image_key("external")
 IMAGE, CROP = 64, 56  # px: the 96 px camera resized/cropped (the path's dots survive; 32 px loses them)
 
 
@@ -79,7 +80,7 @@ def tactile_keys(task: str) -> str:
     (``observation.tactile.<pad>.marker_offset``; one per arm on ``lift``)."""
     from tactkit.sim.tasks import make_task
 
-    return ",".join(f"observation.tactile.{c.name}.marker_offset" for c in make_task(task).tactile_configs())
+    return ",".join(tactile_key(c.name) for c in make_task(task).tactile_configs())
 
 
 def task_arms(task: str) -> tuple[str, ...]:
@@ -106,11 +107,11 @@ def policy_overrides(
     """
     img = [f"image_shape=[{IMAGE},{IMAGE}]", f"crop_shape=[{CROP},{CROP}]"] if camera else []
     cam = f"{CAMERA}," if camera else ""
-    state, wrench, acts = "observation.state.tcp_pose", "observation.wrench", []
-    if len(arms) > 1:
-        state = ",".join(f"observation.state.{a}.tcp_pose" for a in arms)
-        wrench = ",".join(f"observation.wrench.{a}" for a in arms)
-        acts = ["action_keys=[" + ",".join(f"action.{a}.{q}" for a in arms for q in ("tcp_pose", "gripper_width")) + "]"]
+    multi = len(arms) > 1
+    state = ",".join(state_key(a, "tcp_pose", multi) for a in arms or ("arm",))
+    wrench = ",".join(wrench_key(a, multi) for a in arms or ("arm",))
+    acts = ["action_keys=[" + ",".join(action_key(a, q, True) for a in arms for q in ("tcp_pose", "gripper_width")) + "]"
+            ] if multi else []
     table = {
         "rdp": ("rdp", [f"at.fast_keys=[{tactile}]", f"ldp.obs_keys=[{cam}{state}]", *[f"ldp.{x}" for x in img]]),
         "rdp_force": ("rdp", [f"at.fast_keys=[{wrench}]", f"ldp.obs_keys=[{cam}{state}]",

@@ -14,25 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from tactkit.real.robot import RobotState
-
-#: action quantities the controller understands, with their sizes
-ACTION_SIZES = {"tcp_pose": 7, "gripper_width": 1}
+from tactkit.store.schema import ACTION_SIZES, state_sample
 
 
 def state_observations(state: RobotState) -> dict[str, np.ndarray]:
-    """Dataset keys -> values for one robot state (single arm: no arm name in the key)."""
-    single = len(state.arms) == 1
-    out: dict[str, np.ndarray] = {}
-    for name, arm in state.arms.items():
-        s = "observation.state." if single else f"observation.state.{name}."
-        out[s + "tcp_pose"] = np.asarray(arm.tcp_pose, dtype=np.float32)
-        out[s + "tcp_velocity"] = np.asarray(arm.tcp_velocity, dtype=np.float32)
-        out[s + "joint_positions"] = np.asarray(arm.joint_positions, dtype=np.float32)
-        out[s + "gripper_width"] = np.asarray([arm.gripper_width], dtype=np.float32)
-        out["observation.wrench" if single else f"observation.wrench.{name}"] = np.asarray(
-            arm.wrench, dtype=np.float32
-        )
-    return out
+    """Dataset keys -> values for one robot state (:func:`tactkit.store.schema.state_sample`)."""
+    return state_sample(state.arms)
 
 
 class ObservationBuffer:

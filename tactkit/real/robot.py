@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tactkit.registry import Registry
+from tactkit.store.schema import ArmFeatures, arm_features
 
 
 @dataclass
@@ -65,6 +66,13 @@ class Robot(abc.ABC):
     arm_names: tuple[str, ...] = ("arm",)
     #: nominal rate (Hz) at which the robot accepts commands
     rate_hz: float = 500.0
+    #: joints per arm (the length of ``ArmState.joint_positions``)
+    n_joints: int = 7
+
+    def arm_features(self) -> tuple[ArmFeatures, ...]:
+        """What each arm reports (``tactkit.store.schema``): recording and the controller name
+        the robot's streams from these."""
+        return arm_features(self.arm_names, self.n_joints)
 
     @abc.abstractmethod
     def connect(self) -> None: ...

@@ -25,6 +25,7 @@ import numpy as np
 from tactkit.clock import Clock
 from tactkit.sensors.base import SENSORS
 from tactkit.sensors.threaded import Reading, ThreadedSensor
+from tactkit.store.schema import image_key
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class OpenCVCameraConfig:
 
     @property
     def key(self) -> str:
-        return f"observation.images.{self.name}"
+        return image_key(self.name)
 
 
 class OpenCVFrameSource:
@@ -164,11 +165,11 @@ class RealSenseConfig:
 
     @property
     def key(self) -> str:
-        return f"observation.images.{self.name}"
+        return image_key(self.name)
 
     @property
     def depth_key(self) -> str:
-        return f"observation.images.{self.name}_depth"
+        return image_key(f"{self.name}_depth")
 
 
 # ---------------------------------------------------------------------------- synthetic
@@ -186,7 +187,7 @@ class SyntheticCameraConfig:
 
     @property
     def key(self) -> str:
-        return f"observation.images.{self.name}"
+        return image_key(self.name)
 
 
 class PacedSource:

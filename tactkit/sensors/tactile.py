@@ -32,6 +32,7 @@ from tactkit.sensors.synthetic import (
 )
 from tactkit.sensors.threaded import Reading, ThreadedSensor
 from tactkit.sensors.tracker import MarkerTracker, TrackerConfig, TrackResult
+from tactkit.store.schema import tactile_key
 
 
 @dataclass
@@ -158,7 +159,7 @@ class TactileSensor(ThreadedSensor):
 
     @property
     def offset_key(self) -> str:
-        return f"observation.tactile.{self.config.name}.marker_offset"
+        return tactile_key(self.config.name)
 
     @property
     def image_key(self) -> str:

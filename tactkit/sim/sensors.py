@@ -25,7 +25,7 @@ from tactkit.sim.geometry import quat_to_matrix, xyzw_to_wxyz
 from tactkit.sim.robot import SimRobot
 from tactkit.sim.tactile import MarkerField, MarkerGrid
 from tactkit.sim.world import SimWorld
-from tactkit.store.schema import WRENCH_NAMES, StreamSpec
+from tactkit.store.schema import WRENCH_NAMES, StreamSpec, image_key, tactile_key, wrench_key
 
 
 class _SimSensor(Sensor):
@@ -128,7 +128,7 @@ class SimTactile(_SimSensor):
 
     @property
     def key(self) -> str:
-        return f"observation.tactile.{self.config.name}.marker_offset"
+        return tactile_key(self.config.name)
 
     def streams(self) -> dict[str, StreamSpec]:
         g = self.config.grid
@@ -181,7 +181,7 @@ class SimWrench(_SimSensor):
         self.config = config
         self.arm = robot.arms[config.arm]
         single = len(robot.arms) == 1
-        self._key = config.key or ("observation.wrench" if single else f"observation.wrench.{config.arm}")
+        self._key = config.key or wrench_key(config.arm, not single)
 
     @property
     def key(self) -> str:
@@ -253,7 +253,7 @@ class SimCamera(_SimSensor):
 
     @property
     def key(self) -> str:
-        return f"observation.images.{self.config.name}"
+        return image_key(self.config.name)
 
     def streams(self) -> dict[str, StreamSpec]:
         c = self.config

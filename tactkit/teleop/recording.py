@@ -24,7 +24,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -33,7 +33,14 @@ import numpy as np
 from tactkit.clock import Clock
 from tactkit.real.robot import RobotCommand, RobotState
 from tactkit.sensors.base import Sensor
-from tactkit.store.schema import POSE_NAMES, WRENCH_NAMES, StreamSpec
+from tactkit.store.schema import (
+    POSE_NAMES,
+    ArmFeatures,
+    StreamSpec,
+    command_sample,
+    recording_streams,
+    state_sample,
+)
 from tactkit.teleop import protocol as P
 
 log = logging.getLogger(__name__)
@@ -42,32 +49,12 @@ HEADSET_PREFIX = "teleop.headset"
 INPUT_NAMES = ("index_trigger", "hand_trigger", "upper", "lower", "thumbstick", "index_button", "hand_button")
 
 
-def arm_key(arm: str, quantity: str, prefix: str, multi_arm: bool) -> str:
-    """``prefix.quantity`` for one arm, ``prefix.<arm>.quantity`` for several (LeRobot style)."""
-    return f"{prefix}.{arm}.{quantity}" if multi_arm else f"{prefix}.{quantity}"
-
-
-def session_streams(arm_names: tuple[str, ...], sensors: dict[str, Sensor], *,
-                    state_rate_hz: float, command_rate_hz: float, headset_rate_hz: float = 60.0,
-                    n_joints: int = 7) -> dict[str, StreamSpec]:
-    """The store schema of a teleoperation recording with these arms and sensors."""
-    multi = len(arm_names) > 1
-    specs: dict[str, StreamSpec] = {}
-    for s in sensors.values():
-        specs.update(s.streams())
-    r = state_rate_hz
-    for arm in arm_names:
-        k = lambda q, prefix="observation.state", a=arm: arm_key(a, q, prefix, multi)  # noqa: E731
-        specs[k("tcp_pose")] = StreamSpec("float32", (7,), r, "m,quat", POSE_NAMES)
-        specs[k("tcp_velocity")] = StreamSpec("float32", (6,), r, "m/s,rad/s", ("vx", "vy", "vz", "wx", "wy", "wz"))
-        specs[k("joint_positions")] = StreamSpec("float32", (n_joints,), r, "rad",
-                                                 tuple(f"q{i}" for i in range(1, n_joints + 1)))
-        specs[k("gripper_width")] = StreamSpec("float32", (1,), r, "m", ("width",))
-        wrench = "observation.wrench" if not multi else f"observation.wrench.{arm}"
-        if wrench not in specs:
-            specs[wrench] = StreamSpec("float32", (6,), r, "N,N*m", WRENCH_NAMES)
-        specs[k("tcp_pose", "action")] = StreamSpec("float32", (7,), command_rate_hz, "m,quat", POSE_NAMES)
-        specs[k("gripper_width", "action")] = StreamSpec("float32", (1,), command_rate_hz, "m", ("width",))
+def session_streams(arms: Sequence[ArmFeatures], sensors: dict[str, Sensor], *,
+                    state_rate_hz: float, command_rate_hz: float, headset_rate_hz: float = 60.0) -> dict[str, StreamSpec]:
+    """The store schema of a teleoperation recording with these arms (``Robot.arm_features()``)
+    and sensors: :func:`tactkit.store.schema.recording_streams` plus the headset input."""
+    specs = recording_streams(arms, {k: v for s in sensors.values() for k, v in s.streams().items()},
+                              state_rate_hz=state_rate_hz, action_rate_hz=command_rate_hz)
     h = headset_rate_hz
     specs[f"{HEADSET_PREFIX}.head_pose"] = StreamSpec("float32", (7,), h, "m,quat", POSE_NAMES)
     for hand in ("left", "right"):
@@ -111,7 +98,6 @@ class RecordingSession:
                  episode_metadata: Callable[[], dict[str, Any]] | None = None) -> None:
         self.store = store
         self.arms = tuple(robot_arms)
-        self.multi = len(self.arms) > 1
         self.sensors = sensors
         self.clock = clock
         self.task = task
@@ -134,13 +120,8 @@ class RecordingSession:
         self._last_state_t = -np.inf
         self._rates: dict[str, _Rate] = collections.defaultdict(_Rate)
         self._headset_session: int | None = None
-        self._sensor_keys = {name: next(iter(s.streams())) for name, s in sensors.items()}
-        self._wrench_from_state = {
-            arm: ("observation.wrench" if not self.multi else f"observation.wrench.{arm}")
-            for arm in self.arms
-        }
-        sensor_keys = set(self._sensor_keys.values())
-        self._wrench_from_state = {a: k for a, k in self._wrench_from_state.items() if k not in sensor_keys}
+        # state quantities a sensor provides (a wrist F/T sensor's wrench) are recorded from it only
+        self._from_sensors = {k for s in sensors.values() for k in s.streams()}
 
     @property
     def recording(self) -> bool:
@@ -277,12 +258,8 @@ class RecordingSession:
     def on_command(self, command: RobotCommand) -> None:
         if not self._active:
             return
-        for arm, c in command.arms.items():
-            self._append(arm_key(arm, "tcp_pose", "action", self.multi), command.timestamp,
-                         np.asarray(c.tcp_target, dtype=np.float32))
-            if c.gripper_width is not None:
-                self._append(arm_key(arm, "gripper_width", "action", self.multi), command.timestamp,
-                             np.array([c.gripper_width], dtype=np.float32))
+        for key, value in command_sample(command.arms).items():
+            self._append(key, command.timestamp, value)
 
     def poll_sensors(self) -> None:
         """Append every sensor sample that is new since the last poll."""
@@ -307,15 +284,8 @@ class RecordingSession:
         if state is None or state.timestamp <= self._last_state_t:
             return
         self._last_state_t = state.timestamp
-        t = state.timestamp
-        for arm, a in state.arms.items():
-            k = lambda q, a=arm: arm_key(a, q, "observation.state", self.multi)  # noqa: E731
-            self._append(k("tcp_pose"), t, np.asarray(a.tcp_pose, dtype=np.float32))
-            self._append(k("tcp_velocity"), t, np.asarray(a.tcp_velocity, dtype=np.float32))
-            self._append(k("joint_positions"), t, np.asarray(a.joint_positions, dtype=np.float32))
-            self._append(k("gripper_width"), t, np.array([a.gripper_width], dtype=np.float32))
-            if arm in self._wrench_from_state:
-                self._append(self._wrench_from_state[arm], t, np.asarray(a.wrench, dtype=np.float32))
+        for key, value in state_sample(state.arms, skip=self._from_sensors).items():
+            self._append(key, state.timestamp, value)
 
     # ----------------------------------------------------------------- status
     def rates(self) -> dict[str, float]:

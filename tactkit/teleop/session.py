@@ -96,7 +96,7 @@ class TeleopSession:
     def _open_store(self, path: str, robot: str, task: str, clock) -> None:
         from tactkit.store import EpisodeStore
 
-        streams = session_streams(tuple(self.robot.arm_names), self.sensors,
+        streams = session_streams(self.robot.arm_features(), self.sensors,
                                   state_rate_hz=self.config.bridge.record_rate_hz,
                                   command_rate_hz=60.0)
         local = Path(path)

@@ -21,7 +21,7 @@ FAST = SafetyConfig(max_linear_speed=1e5, max_angular_speed=1e5, max_linear_acce
 def test_buttons_drive_episodes_and_streams_are_recorded(tmp_path):
     robot = FakeArmRobot()
     sensors = {"tactile": FakeSensor("observation.tactile.left.marker_offset", np.zeros((63, 2), np.float32))}
-    streams = session_streams(robot.arm_names, sensors, state_rate_hz=50.0, command_rate_hz=60.0)
+    streams = session_streams(robot.arm_features(), sensors, state_rate_hz=50.0, command_rate_hz=60.0)
     store = EpisodeStore.create(tmp_path / "s.zarr", streams)
     rec = RecordingSession(store, robot.arm_names, sensors, WallClock(), task="demo",
                            metadata={"operator": "test"}, episode_metadata=lambda: {"score": 0.5})

@@ -45,6 +45,7 @@ class URRobot(Robot):
     """One UR arm (``"arm"``), no gripper. ``control``/``receive`` override the SDK modules (tests)."""
 
     arm_names = ("arm",)
+    n_joints = 6
 
     def __init__(self, config: URConfig, control: Any = None, receive: Any = None, clock: Clock | None = None) -> None:
         if not config.host:

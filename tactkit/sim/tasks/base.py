@@ -42,7 +42,13 @@ from tactkit.sim.sensors import (
     SimWrenchConfig,
 )
 from tactkit.sim.world import SimWorld, WorldConfig
-from tactkit.store.schema import POSE_NAMES, StreamSpec
+from tactkit.store.schema import (
+    ACTION_SIZES,
+    StreamSpec,
+    action_key,
+    recording_streams,
+    state_sample,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,16 +156,12 @@ class SimTask(abc.ABC):
     def multi_arm(self) -> bool:
         return len(self.arm_names) > 1
 
-    def arm_key(self, arm: str, quantity: str, prefix: str) -> str:
-        """Canonical key: ``prefix.quantity`` (one arm) or ``prefix.<arm>.quantity``."""
-        return f"{prefix}.{arm}.{quantity}" if self.multi_arm else f"{prefix}.{quantity}"
-
     @property
     def action_keys(self) -> list[tuple[str, int]]:
         """(key, size) of the flat action vector, in order."""
         keys = []
         for arm in self.arm_names:
-            keys += [(self.arm_key(arm, "tcp_pose", "action"), 7), (self.arm_key(arm, "gripper_width", "action"), 1)]
+            keys += [(action_key(arm, q, self.multi_arm), ACTION_SIZES[q]) for q in ("tcp_pose", "gripper_width")]
         return keys
 
     @property
@@ -239,33 +241,17 @@ class SimTask(abc.ABC):
         return obs
 
     def state_values(self) -> dict[str, np.ndarray]:
-        st = self.robot.read_state()
-        out = {}
-        for arm, a in st.arms.items():
-            out[self.arm_key(arm, "tcp_pose", "observation.state")] = a.tcp_pose.astype(np.float32)
-            out[self.arm_key(arm, "tcp_velocity", "observation.state")] = a.tcp_velocity.astype(np.float32)
-            out[self.arm_key(arm, "joint_positions", "observation.state")] = a.joint_positions.astype(np.float32)
-            out[self.arm_key(arm, "gripper_width", "observation.state")] = np.array([a.gripper_width], np.float32)
-        return out
+        """The robot state by dataset key (:func:`tactkit.store.schema.state_sample`), without
+        what a sensor provides (the wrist wrench comes from the simulated F/T sensor)."""
+        sensor_keys = {k for s in self.sensors.values() for k in s.streams()}
+        return state_sample(self.robot.read_state().arms, skip=sensor_keys)
 
     def streams(self) -> dict[str, StreamSpec]:
-        """Every stream a recording of this task holds (sensors, robot state, actions)."""
-        specs: dict[str, StreamSpec] = {}
-        for s in self.sensors.values():
-            specs.update(s.streams())
-        r = self.config.state_rate_hz
-        for arm in self.arm_names:
-            specs[self.arm_key(arm, "tcp_pose", "observation.state")] = StreamSpec("float32", (7,), r, "m,quat", POSE_NAMES)
-            specs[self.arm_key(arm, "tcp_velocity", "observation.state")] = StreamSpec(
-                "float32", (6,), r, "m/s,rad/s", ("vx", "vy", "vz", "wx", "wy", "wz"))
-            specs[self.arm_key(arm, "joint_positions", "observation.state")] = StreamSpec(
-                "float32", (7,), r, "rad", tuple(f"q{i}" for i in range(1, 8)))
-            specs[self.arm_key(arm, "gripper_width", "observation.state")] = StreamSpec("float32", (1,), r, "m", ("width",))
-        c = self.config.control_hz
-        for arm in self.arm_names:
-            specs[self.arm_key(arm, "tcp_pose", "action")] = StreamSpec("float32", (7,), c, "m,quat", POSE_NAMES)
-            specs[self.arm_key(arm, "gripper_width", "action")] = StreamSpec("float32", (1,), c, "m", ("width",))
-        return specs
+        """Every stream a recording of this task holds (sensors, robot state, actions), named by
+        :func:`tactkit.store.schema.recording_streams` as a teleop recording names them."""
+        sensor_streams = {k: v for s in self.sensors.values() for k, v in s.streams().items()}
+        return recording_streams(self.robot.arm_features(), sensor_streams,
+                                 state_rate_hz=self.config.state_rate_hz, action_rate_hz=self.config.control_hz)
 
     def evaluate(self) -> dict[str, Any]:
         """Normalised score in [0, 1] (1 = the scripted expert's level), success flag, raw metric."""
