@@ -40,7 +40,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tactkit.clock import Clock, WallClock  # noqa: E402
-from tactkit.policies.interface import Plan, Policy  # noqa: E402
+from tactkit.policies.interface import FastSignal, Plan, Policy  # noqa: E402
 from tactkit.rate import RateLoop  # noqa: E402
 from tactkit.real.controller import ControllerConfig  # noqa: E402
 from tactkit.real.fake import FakeRobot, FakeRobotConfig  # noqa: E402
@@ -60,7 +60,7 @@ class SyntheticLoadPolicy(Policy):
     obs_keys = ("observation.state.tcp_pose", TACTILE_KEY)
     n_obs_steps = 2
     action_keys = ("action.tcp_pose", "action.gripper_width")
-    fast_key = TACTILE_KEY
+    fast_keys = (TACTILE_KEY,)
     dt = 1 / 24
 
     def __init__(self, plan_ms: float = 150.0) -> None:
@@ -80,10 +80,10 @@ class SyntheticLoadPolicy(Policy):
         actions[:, 1] += 0.002 * np.sin(np.arange(16) * 0.3)  # a gentle wiggle
         return Plan(t0, self.dt, actions)
 
-    def step(self, plan: Plan, t: float, fast_signal: np.ndarray | None = None) -> np.ndarray:
+    def step(self, plan: Plan, t: float, fast: FastSignal | None = None) -> np.ndarray:
         a = plan.actions[plan.index_at(t)].copy()
-        if fast_signal is not None:
-            h = np.tanh(np.asarray(fast_signal, np.float64) @ self._dec[0])
+        if fast is not None:
+            h = np.tanh(np.asarray(fast[TACTILE_KEY], np.float64) @ self._dec[0])
             a += h @ self._dec[1]
         return a
 

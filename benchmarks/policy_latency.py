@@ -84,12 +84,12 @@ def main() -> None:
         # ---- fast step: streaming vs prefix re-run at step 32
         with torch.inference_mode():
             plan = rdp.plan(window)
-            cond = plan.state["cond"]
+            cond = plan.state.cond
             fast = torch.randn(1, 32, tok.fast_dim)
             _, h31 = tok.decode(cond, fast[:, :31])
             stream = timeit(lambda: tok.decode_step(cond, fast[:, 31], h31), args.iters)
             prefix = timeit(lambda: tok.decode(cond, fast), args.iters)
-        raw_sig = np.asarray(window["observation.tactile.left.marker_offset"][-1])
+        raw_sig = {"observation.tactile.left.marker_offset": np.asarray(window["observation.tactile.left.marker_offset"][-1])}
         t_mid = plan.t0 + 5 * plan.dt
         full_step = timeit(lambda: rdp.step(plan, t_mid, raw_sig), args.iters)
         s50, s99 = percentiles(stream)

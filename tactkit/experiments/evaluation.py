@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tactkit.policies.interface import Policy
+from tactkit.policies.interface import FastSignal, Plan, Policy
 from tactkit.real.controller import ControllerConfig
 from tactkit.sim.perturbations import PERTURBATIONS
 
@@ -66,7 +66,7 @@ class FastSignalWithheld:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.policy, name)
 
-    def step(self, plan: Any, t: float, fast_signal: Any = None) -> np.ndarray:
+    def step(self, plan: Plan, t: float, fast: FastSignal | None = None) -> np.ndarray:
         return self.policy.step(plan, t, None)
 
 

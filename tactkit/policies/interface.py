@@ -6,11 +6,13 @@ implements :class:`Policy`:
 * ``plan(window)`` runs at low rate (1-6 Hz) on an observation window: a dict from dataset key
   to an array ``[n_obs_steps, ...]`` (oldest first), plus ``window["timestamp"]`` of shape
   ``[n_obs_steps]``. It returns a :class:`Plan` whose step ``i`` is meant for time
-  ``t0 + i * dt``.
-* ``step(plan, t, fast_signal)`` runs at sensor rate. ``fast_signal`` is the latest tactile
-  embedding or wrench (1-D array) or ``None``. It returns the flat action vector for time
-  ``t``. DP indexes the chunk, RDP runs the asymmetric tokenizer's decoder one step carrying
-  its recurrent state in the plan, BEAST evaluates its spline at ``t``.
+  ``t0 + i * dt``, with the policy's own typed run-time state (``Plan.state``: RDP's latent and
+  GRU state, BEAST's spline; None for Diffusion Policy).
+* ``step(plan, t, fast)`` runs at sensor rate. ``fast`` maps each of ``policy.fast_keys`` to
+  its latest raw value (a tactile pad's marker offsets, a wrench), or is None when there is
+  none yet (or the policy has no fast keys). It returns the flat action vector for time ``t``.
+  DP indexes the chunk, RDP runs the asymmetric tokenizer's decoder one step carrying its
+  recurrent state in the plan, BEAST evaluates its spline at ``t``.
 
 Latency compensation: ``plan`` sets ``t0`` to the capture time of the newest observation plus
 ``dt``; the controller skips steps whose time is already past (``Plan.index_at``).
@@ -19,18 +21,23 @@ Latency compensation: ``plan`` sets ``t0`` to the capture time of the newest obs
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
+#: the latest value of each of a policy's fast keys, by key
+FastSignal = Mapping[str, np.ndarray]
+S = TypeVar("S")
+
 
 @dataclass
-class Plan:
+class Plan(Generic[S]):
     t0: float  # s, time of action step 0
     dt: float  # s, spacing of action steps
     actions: np.ndarray  # [T, action_dim], the chunk as planned (without fast feedback)
-    state: dict[str, Any] = field(default_factory=dict)  # policy-specific (latent, GRU state...)
+    state: S | None = None  # the policy's own run-time state (its type is the policy's)
 
     @property
     def horizon(self) -> int:
@@ -46,34 +53,27 @@ class Plan:
         return min(max(i, 0), self.horizon - 1)
 
 
-class Policy(abc.ABC):
+class Policy(abc.ABC, Generic[S]):
+    """A slow ``plan`` and a fast ``step`` (see the module docstring). ``S`` is the type of the
+    run-time state the policy keeps in its plans."""
+
     #: dataset keys the observation window must contain
     obs_keys: tuple[str, ...] = ()
     #: number of observation steps in a window
     n_obs_steps: int = 2
     #: dataset keys concatenated (in order) into the flat action vector
     action_keys: tuple[str, ...] = ()
-    #: key of the fast signal ("observation.tactile.<s>.embedding", "observation.wrench") or None
-    fast_key: str | None = None
-    #: every fast signal's key when there are several (one pad per arm); empty = ``(fast_key,)``.
-    #: With several, ``step`` receives ``{key: latest value}``; with one, the value itself.
+    #: keys of the signals ``step`` reacts to (tactile pads, wrenches); empty: none
     fast_keys: tuple[str, ...] = ()
     #: control period of the training grid (s)
     dt: float = 1 / 24
 
     @abc.abstractmethod
-    def plan(self, window: dict[str, np.ndarray]) -> Plan: ...
+    def plan(self, window: dict[str, np.ndarray]) -> Plan[S]: ...
 
     @abc.abstractmethod
-    def step(self, plan: Plan, t: float, fast_signal: np.ndarray | None = None) -> np.ndarray: ...
+    def step(self, plan: Plan[S], t: float, fast: FastSignal | None = None) -> np.ndarray: ...
 
     def reset(self) -> None:
         """Forget state carried between plans (start of an episode). Stateless by default."""
         return None
-
-
-def policy_fast_keys(policy: Policy) -> tuple[str, ...]:
-    """The keys of every fast signal ``policy.step`` takes (empty: none)."""
-    if policy.fast_keys:
-        return tuple(policy.fast_keys)
-    return () if policy.fast_key is None else (policy.fast_key,)

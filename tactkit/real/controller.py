@@ -23,12 +23,11 @@ import math
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from tactkit.policies.interface import Plan, Policy, policy_fast_keys
+from tactkit.policies.interface import FastSignal, Plan, Policy
 from tactkit.real import quat as Q
 from tactkit.real.observations import ActionLayout, ObservationBuffer, state_observations
 from tactkit.real.robot import ArmCommand, RobotCommand, RobotState
@@ -96,7 +95,7 @@ class ControllerCore:
         self.config = config
         self.arm_names = tuple(arm_names)
         self.layout = ActionLayout(policy.action_keys, self.arm_names)
-        self.fast_keys = policy_fast_keys(policy)
+        self.fast_keys = tuple(policy.fast_keys)
         self.robot_period = 1.0 / config.robot_rate_hz
         self.fast_period = 1.0 / (config.fast_rate_hz or 1.0 / policy.dt)
         self.safety = SafetyFilter(config.safety)
@@ -240,18 +239,16 @@ class ControllerCore:
             self.stats.fast_steps += 1
         return True
 
-    def _latest_fast(self) -> tuple[Any, float | None]:
-        """(signal for ``policy.step``, capture time of its newest part); (None, None) until
-        every fast key has a value. One key: its value; several: ``{key: value}``."""
+    def _latest_fast(self) -> tuple[FastSignal | None, float | None]:
+        """(``{fast key: latest value}`` for ``policy.step``, capture time of its newest part);
+        (None, None) until every fast key has a value."""
         latest = {k: self.obs.latest(k) for k in self.fast_keys}
         if not latest or any(v is None for v in latest.values()):
             return None, None
         capture = max(v[0] for v in latest.values())
-        if len(latest) == 1:
-            return next(iter(latest.values()))[1], capture
         return {k: v[1] for k, v in latest.items()}, capture
 
-    def _ensemble(self, plans: list[Plan], t: float, fast: Any) -> np.ndarray:
+    def _ensemble(self, plans: list[Plan], t: float, fast: FastSignal | None) -> np.ndarray:
         if len(plans) == 1:
             return np.asarray(self.policy.step(plans[0], t, fast), dtype=np.float64)
         actions = np.stack([np.asarray(self.policy.step(p, t, fast), dtype=np.float64) for p in plans])

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tactkit.clock import Clock, SimClock, WallClock
-from tactkit.policies.interface import Policy
+from tactkit.policies.interface import Plan, Policy
 from tactkit.rate import RateLoop, RateStats, realtime_thread
 from tactkit.real.controller import ControllerConfig, ControllerCore, ControllerStats
 from tactkit.real.robot import Robot, RobotCommand, RobotState
+from tactkit.real.slow_process import Heartbeat, PlannerFailed, PlanReady, SlowPolicy
 from tactkit.sensors.base import Sensor
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class LockstepRuntime:
         state = self.robot.read_state()
         core.start(state, start)
         last_seq: dict[int, int] = {}
-        pending: tuple[float, object] | None = None
+        pending: tuple[float, Plan] | None = None  # (release time, plan)
         next_request = start
         n_ticks = int(np.ceil(duration / period - 1e-9))
         for k in range(n_ticks):
@@ -83,7 +84,7 @@ class LockstepRuntime:
                 core.on_state(state)
             _poll_sensors(core, self.sensors, last_seq)
             if pending is not None and now >= pending[0] - 1e-12:
-                core.install_plan(pending[1], now)  # type: ignore[arg-type]
+                core.install_plan(pending[1], now)
                 pending = None
             if pending is None and now >= next_request - 1e-12 and not core.faulted:
                 window = core.window()
@@ -120,13 +121,13 @@ class WallClockRuntime:
         robot: Robot,
         policy: Policy,
         config: ControllerConfig,
-        slow: object,
+        slow: SlowPolicy,
         sensors: Sequence[Sensor] = (),
         clock: Clock | None = None,
         fast_poll_hz: float = 1000.0,
     ) -> None:
         self.robot, self.policy, self.config = robot, policy, config
-        self.slow = slow  # SlowPolicyProcess or SlowPolicyThread (started by run)
+        self.slow = slow  # started by run
         self.sensors = list(sensors)
         self.clock = clock or WallClock()
         self.fast_poll_hz = fast_poll_hz
@@ -159,30 +160,30 @@ class WallClockRuntime:
         next_request = clock.now()
         while not self._stop.is_set():
             now = clock.now()
-            for msg in slow.poll():  # type: ignore[attr-defined]
+            for msg in slow.poll():
                 now = clock.now()
-                if msg[0] == "plan":
-                    core.install_plan(msg[1], now)
+                if isinstance(msg, PlanReady):
+                    core.install_plan(msg.plan, now)
                     core.watchdog.feed("slow_process", now)
-                    self.plan_compute_s.append(float(msg[2]))
-                elif msg[0] == "heartbeat":
+                    self.plan_compute_s.append(float(msg.compute_s))
+                elif isinstance(msg, Heartbeat):
                     core.watchdog.feed("slow_process", now)
-                elif msg[0] == "error":
-                    core.watchdog.trip("slow_process", f"slow policy raised:\n{msg[1]}", now)
-            if not slow.alive:  # type: ignore[attr-defined]
-                core.watchdog.trip("slow_process", f"slow-policy process died (exit code {slow.exitcode})", now)  # type: ignore[attr-defined]
+                elif isinstance(msg, PlannerFailed):
+                    core.watchdog.trip("slow_process", f"slow policy raised:\n{msg.traceback}", now)
+            if not slow.alive:
+                core.watchdog.trip("slow_process", f"slow-policy process died (exit code {slow.exitcode})", now)
                 return
-            if not slow.busy and now >= next_request and not core.faulted:  # type: ignore[attr-defined]
+            if not slow.busy and now >= next_request and not core.faulted:
                 window = core.window()
                 if window is not None:
-                    slow.request(window)  # type: ignore[attr-defined]
+                    slow.request(window)
                     next_request = now + self.config.plan_period
             self._stop.wait(0.002)
 
     def run(self, duration: float | None = None, on_tick: TickHook | None = None) -> WallClockReport:
         """Run until ``duration`` s have passed, :meth:`stop` is called or ``on_tick`` says stop."""
         core, clock = self.core, self.clock
-        self.slow.start()  # type: ignore[attr-defined]
+        self.slow.start()
         self.robot.connect()
         old_switch = sys.getswitchinterval()
         sys.setswitchinterval(2e-4)  # let the robot loop win the GIL back within 0.2 ms
@@ -219,6 +220,6 @@ class WallClockRuntime:
             for th in threads:
                 th.join(5.0)
             sys.setswitchinterval(old_switch)
-            self.slow.stop()  # type: ignore[attr-defined]
+            self.slow.stop()
             self.robot.disconnect()
         return WallClockReport(core.stats, robot_loop.stats(), fast_loop.stats(), list(self.plan_compute_s))

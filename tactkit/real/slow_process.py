@@ -1,13 +1,13 @@
 """The slow policy (``policy.plan``) out of the robot loop's way: in a spawned process or a thread.
 
-Both classes have the same small interface the wall-clock runtime uses: ``start()``,
+Both implement :class:`SlowPolicy`, the interface the wall-clock runtime uses: ``start()``,
 ``request(window)`` (non-blocking; one request in flight at a time), ``poll()`` (messages
-since the last poll), ``alive``, ``busy`` and ``stop()``. Messages are tuples:
+since the last poll), ``alive``, ``busy``, ``exitcode`` and ``stop()``. Messages:
 
-* ``("plan", plan, compute_s)`` - a finished plan and how long ``plan`` took;
-* ``("heartbeat", t)`` - the planner is alive (sent every ``heartbeat_period`` even while
+* :class:`PlanReady` - a finished plan and how long ``plan`` took;
+* :class:`Heartbeat` - the planner is alive (sent every ``heartbeat_period`` even while
   planning, so a long inference is not mistaken for a dead process);
-* ``("error", text)`` - ``plan`` raised; the process then exits.
+* :class:`PlannerFailed` - ``plan`` raised (the traceback); the process then exits.
 
 :class:`SlowPolicyProcess` uses a ``spawn`` context (safe with torch and threads) and a pipe;
 the policy is built in the child by a picklable factory, e.g.
@@ -24,24 +24,67 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
-from tactkit.policies.interface import Policy
+from tactkit.policies.interface import Plan, Policy
 
 log = logging.getLogger(__name__)
 
 
-def _serve(policy: Policy, send: Callable[[tuple], None], recv: Callable[[], Any], heartbeat_period: float) -> None:
+@dataclass(frozen=True)
+class PlanReady:
+    plan: Plan
+    compute_s: float  # s spent in ``policy.plan``
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    t: float  # the planner's monotonic clock
+
+
+@dataclass(frozen=True)
+class PlannerFailed:
+    traceback: str
+
+
+SlowMessage = PlanReady | Heartbeat | PlannerFailed
+
+
+class SlowPolicy(Protocol):
+    """``policy.plan`` out of the robot loop's way (:class:`SlowPolicyProcess`, :class:`SlowPolicyThread`)."""
+
+    busy: bool  # a request is in flight
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def exitcode(self) -> int | None: ...
+
+    def start(self) -> None: ...
+
+    def request(self, window: dict[str, np.ndarray]) -> None: ...
+
+    def poll(self) -> list[SlowMessage]: ...
+
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+
+_READY = "ready"  # first message of a started planner (consumed by start())
+
+
+def _serve(policy: Policy, send: Callable[[Any], None], recv: Callable[[], Any], heartbeat_period: float) -> None:
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(heartbeat_period):
-            send(("heartbeat", time.monotonic()))
+            send(Heartbeat(time.monotonic()))
 
     threading.Thread(target=beat, daemon=True, name="slow-heartbeat").start()
-    send(("ready", time.monotonic()))
+    send(_READY)
     try:
         while True:
             window = recv()
@@ -49,9 +92,9 @@ def _serve(policy: Policy, send: Callable[[tuple], None], recv: Callable[[], Any
                 break
             t0 = time.perf_counter()
             plan = policy.plan(window)
-            send(("plan", plan, time.perf_counter() - t0))
+            send(PlanReady(plan, time.perf_counter() - t0))
     except Exception:  # report, then die: the parent's watchdog stops the arm
-        send(("error", traceback.format_exc()))
+        send(PlannerFailed(traceback.format_exc()))
     finally:
         stop.set()
 
@@ -59,14 +102,14 @@ def _serve(policy: Policy, send: Callable[[tuple], None], recv: Callable[[], Any
 def _child_main(factory: Callable[[], Policy], conn: Any, heartbeat_period: float) -> None:
     lock = threading.Lock()
 
-    def send(msg: tuple) -> None:
+    def send(msg: Any) -> None:
         with lock:
             conn.send(msg)
 
     try:
         policy = factory()
     except Exception:
-        send(("error", traceback.format_exc()))
+        send(PlannerFailed(traceback.format_exc()))
         return
     _serve(policy, send, conn.recv, heartbeat_period)
 
@@ -96,9 +139,9 @@ class SlowPolicyProcess:
             self.stop()
             raise RuntimeError(f"slow-policy process did not start within {self.start_timeout} s")
         msg = self._conn.recv()
-        if msg[0] == "error":
+        if isinstance(msg, PlannerFailed):
             self.stop()
-            raise RuntimeError(f"slow-policy process failed to build the policy:\n{msg[1]}")
+            raise RuntimeError(f"slow-policy process failed to build the policy:\n{msg.traceback}")
         log.info("slow-policy process %d ready", self._proc.pid)
 
     @property
@@ -115,12 +158,12 @@ class SlowPolicyProcess:
         self.busy = True
         self._conn.send(window)
 
-    def poll(self) -> list[tuple]:
-        out = []
+    def poll(self) -> list[SlowMessage]:
+        out: list[SlowMessage] = []
         try:
             while self._conn is not None and self._conn.poll():
                 msg = self._conn.recv()
-                if msg[0] in ("plan", "error"):
+                if isinstance(msg, (PlanReady, PlannerFailed)):
                     self.busy = False
                 out.append(msg)
         except (EOFError, OSError):
@@ -160,7 +203,7 @@ class SlowPolicyThread:
             daemon=True, name="slow-policy",
         )
         self._thread.start()
-        self._out.get(timeout=10.0)  # "ready"
+        self._out.get(timeout=10.0)  # _READY
 
     @property
     def alive(self) -> bool:
@@ -176,14 +219,14 @@ class SlowPolicyThread:
         self.busy = True
         self._in.put(window)
 
-    def poll(self) -> list[tuple]:
-        out = []
+    def poll(self) -> list[SlowMessage]:
+        out: list[SlowMessage] = []
         while True:
             try:
                 msg = self._out.get_nowait()
             except queue.Empty:
                 return out
-            if msg[0] in ("plan", "error"):
+            if isinstance(msg, (PlanReady, PlannerFailed)):
                 self.busy = False
             out.append(msg)
 

@@ -18,7 +18,7 @@ class PressDown(Policy):
     obs_keys = ("observation.state.tcp_pose", "observation.tactile.pad.marker_offset")
     n_obs_steps = 2
     action_keys = ("action.tcp_pose", "action.gripper_width")
-    fast_key = "observation.tactile.pad.marker_offset"
+    fast_keys = ("observation.tactile.pad.marker_offset",)
     dt = 1 / 24
 
     def __init__(self) -> None:
@@ -32,7 +32,7 @@ class PressDown(Policy):
 
     def step(self, plan, t, fast=None):
         if fast is not None:
-            assert fast.shape == (63, 2)
+            assert set(fast) == set(self.fast_keys) and fast[self.fast_keys[0]].shape == (63, 2)
             self.fast_seen += 1
         return plan.actions[plan.index_at(t)].copy()
 
@@ -75,7 +75,7 @@ def test_traced_wipe_episode_records_the_moving_board_height():
     from tactkit.experiments.evaluation import EvalSettings, run_sim_episode
 
     # pressing straight down on the board's first path point: contact, then the board moves
-    policy = ChunkPolicy(goal=(0.42, 0.0, 0.0), speed=0.05, fast_key=None)
+    policy = ChunkPolicy(goal=(0.42, 0.0, 0.0), speed=0.05, fast_keys=())
     policy.obs_keys = ("observation.state.tcp_pose",)
     r = run_sim_episode("wipe", policy, 1000, "after_contact",
                         EvalSettings(task_overrides={"scene_variation": 0.0, "episode_s": 4.0}, trace=True))

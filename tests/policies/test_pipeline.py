@@ -28,6 +28,8 @@ TINY = [
 AT_STEPS, LDP_STEPS, DP_STEPS = 200, 150, 200
 
 
+PAD = "observation.tactile.left.marker_offset"
+
 def _losses(run: Path, key: str = "loss") -> list[float]:
     return [r[key] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if key in r]
 
@@ -124,7 +126,7 @@ def test_save_load_gives_bit_identical_outputs(runs, tmp_path):
     w = _window(runs["store"])
     pa, pb = a.plan(w), b.plan(w)
     assert np.array_equal(pa.actions, pb.actions)
-    sig = np.asarray(w["observation.tactile.left.marker_offset"][-1])
+    sig = {PAD: np.asarray(w[PAD][-1])}
     assert np.array_equal(a.step(pa, pa.t0, sig), b.step(pb, pb.t0, sig))
 
 
@@ -134,7 +136,7 @@ def test_rdp_streaming_steps_equal_prefix_decoder(runs):
     plan = pol.plan(w)
     assert plan.actions.shape == (32 - 2, 8)
     rng = np.random.default_rng(0)
-    sigs = [rng.normal(0, 0.02, (63, 2)).astype(np.float32) for _ in range(plan.horizon)]
+    sigs = [{PAD: rng.normal(0, 0.02, (63, 2)).astype(np.float32)} for _ in range(plan.horizon)]
     streamed = np.stack([pol.step(plan, plan.t0 + i * plan.dt, s) for i, s in enumerate(sigs)])
     # reference: the decoder re-run over the whole prefix (observation window's signals first)
     tok = pol.tokenizer
@@ -143,12 +145,12 @@ def test_rdp_streaming_steps_equal_prefix_decoder(runs):
         fast_obs = pol.codec.encode(batch, list(pol.fast_keys), 2)
         # global step n_obs_steps - 1 is the newest observation; plan step 0 follows it
         fast = torch.cat([fast_obs, torch.cat([pol.fast_tensor(s) for s in sigs])[None]], dim=1)
-        ref, _ = tok.decode(plan.state["cond"], fast)
+        ref, _ = tok.decode(plan.state.cond, fast)
     ref_actions = pol.to_actions(ref[0, 2:], pol.action_offset(w))  # relative_actions (the default)
     assert pol.cfg.relative_actions and np.abs(streamed - ref_actions).max() < 1e-6
     # the fast signal changes the action; without one the step returns the planned action
     plan2 = pol.plan(w)
-    assert not np.allclose(pol.step(plan2, plan2.t0, sigs[0] * 20), pol.step(plan2, plan2.t0, -sigs[0] * 20))
+    assert not np.allclose(pol.step(plan2, plan2.t0, {PAD: sigs[0][PAD] * 20}), pol.step(plan2, plan2.t0, {PAD: -sigs[0][PAD] * 20}))
     plan3 = pol.plan(w)
     np.testing.assert_allclose(pol.step(plan3, plan3.t0), plan3.actions[0], atol=1e-6)
 
@@ -156,7 +158,7 @@ def test_rdp_streaming_steps_equal_prefix_decoder(runs):
 def test_rdp_repeated_ticks_within_a_step_and_skipped_steps(runs):
     pol = load_policy(runs["rdp"])
     w = _window(runs["store"])
-    s = [np.full((63, 2), v, np.float32) for v in (0.01, -0.02, 0.03, 0.0)]
+    s = [{PAD: np.full((63, 2), v, np.float32)} for v in (0.01, -0.02, 0.03, 0.0)]
     pol.reset()  # same sampling noise for both plans
     pa = pol.plan(w)
     pol.step(pa, pa.t0, s[0])  # tick 1 in step 0 ...
@@ -250,9 +252,9 @@ def test_tactile_pca_is_applied_identically(runs, tmp_path):
     assert pca.n_components == 15 and pca.n_markers == 63
     raw = _window(runs["store"])[key][-1]
     # raw field, flattened field and precomputed embedding give the same decoder input
-    a = pol.fast_tensor(raw)
-    assert torch.equal(a, pol.fast_tensor(raw.reshape(-1)))
-    assert torch.allclose(a, pol.fast_tensor(pca.transform(raw.astype(np.float32))), atol=1e-6)
+    a = pol.fast_tensor({key: raw})
+    assert torch.equal(a, pol.fast_tensor({key: raw.reshape(-1)}))
+    assert torch.allclose(a, pol.fast_tensor({key: pca.transform(raw.astype(np.float32))}), atol=1e-6)
     # a PCA file given with pca_path= is the one the checkpoint carries
     fitted = TactilePCA.fit(np.random.default_rng(0).normal(size=(200, 63, 2)), n_components=5)
     fitted.save(tmp_path / "pca.safetensors")

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from tactkit.clock import Clock
-from tactkit.policies.interface import Plan, Policy
+from tactkit.policies.interface import FastSignal, Plan, Policy
 from tactkit.sensors.base import Sensor, SensorHealth, SensorSample
 
 
@@ -25,7 +25,7 @@ class ChunkPolicy(Policy):
         goal=(0.5, 0.1, 0.2),
         speed: float = 0.1,
         horizon: int = 16,
-        fast_key: str | None = "observation.wrench",
+        fast_keys: tuple[str, ...] = ("observation.wrench",),
         compliance: float = 0.0,
         noise: float = 0.0,
         seed: int = 0,
@@ -33,7 +33,7 @@ class ChunkPolicy(Policy):
         plan_seconds: float = 0.0,
     ) -> None:
         self.goal = np.asarray(goal, float)
-        self.speed, self.horizon, self.fast_key = speed, horizon, fast_key
+        self.speed, self.horizon, self.fast_keys = speed, horizon, tuple(fast_keys)
         self.compliance, self.noise = compliance, noise
         self.rng = np.random.default_rng(seed)
         self.die_after, self.plan_seconds = die_after, plan_seconds
@@ -66,11 +66,11 @@ class ChunkPolicy(Policy):
             actions[i, 7] = 0.04
         return Plan(t0=t0, dt=self.dt, actions=actions)
 
-    def step(self, plan: Plan, t: float, fast_signal: np.ndarray | None = None) -> np.ndarray:
+    def step(self, plan: Plan, t: float, fast: FastSignal | None = None) -> np.ndarray:
         self.steps.append((t, plan.t0))
         a = plan.actions[plan.index_at(t)].copy()
-        if fast_signal is not None and self.compliance:
-            a[2] += self.compliance * float(fast_signal[2])
+        if fast is not None and self.compliance:
+            a[2] += self.compliance * float(fast[self.fast_keys[0]][2])
         return a
 
 

@@ -117,7 +117,7 @@ def test_stale_sensor_trips_watchdog_within_timeout_plus_one_period(stop_at):
     wd = WatchdogConfig(sensor_timeout=0.1)
     cfg = ControllerConfig(inference_latency=0.05, watchdog=wd)
     key = "observation.tactile.left.embedding"
-    policy = ChunkPolicy(goal=(0.5, 0.3, 0.3), fast_key=key)
+    policy = ChunkPolicy(goal=(0.5, 0.3, 0.3), fast_keys=(key,))
     sensors = lambda clock: [ClockedSensor(clock, key, 30.0, lambda t: np.zeros(3), stop_at=stop_at)]  # noqa: E731
     rt, stats, log = _run(policy, cfg, 2.0, sensors)
     fault = rt.core.watchdog.fault
@@ -153,11 +153,11 @@ class _TwoPadPolicy(ChunkPolicy):
     fast_keys = ("observation.tactile.left.embedding", "observation.tactile.right.embedding")
 
     def __init__(self) -> None:
-        super().__init__(goal=(0.5, 0.3, 0.3), fast_key=self.fast_keys[0])
+        super().__init__(goal=(0.5, 0.3, 0.3), fast_keys=_TwoPadPolicy.fast_keys)
         self.signals: list = []
 
-    def step(self, plan, t, fast_signal=None):
-        self.signals.append(fast_signal)
+    def step(self, plan, t, fast=None):
+        self.signals.append(fast)
         return super().step(plan, t, None)
 
 

@@ -19,6 +19,7 @@ plan is the last one this policy object returned (``reset`` forgets it).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,11 +29,22 @@ from scipy.interpolate import BSpline
 from tactkit.policies.beast.bspline import clamped_uniform_knots
 from tactkit.policies.beast.network import BeastModel
 from tactkit.policies.inference import TorchPolicy
-from tactkit.policies.interface import Plan
+from tactkit.policies.interface import FastSignal, Plan
+
+
+@dataclass
+class BeastPlanState:
+    """One plan's spline (see the module docstring)."""
+
+    ctrl: np.ndarray  # [N, A] control points, normalised action space
+    t_chunk: float  # s, time of u = 0
+    duration: float  # s, time of u = 1 minus t_chunk
+    tokens: np.ndarray | None  # the predicted tokens (discrete head)
+    u_min: float = 0.0  # u of the newest observation: before it the first piece is not extended
+    splines: tuple[BSpline | None, BSpline | None] | None = None  # scipy splines, built on first use
 
 
 class BeastPolicy(TorchPolicy):
-    fast_key = None
 
     def __init__(
         self, *args: Any, continuity: str | None = None, decode: str | None = None, **kwargs: Any
@@ -48,24 +60,24 @@ class BeastPolicy(TorchPolicy):
             raise ValueError(f"decode must be argmax or expectation, got {self.decode!r}")
         self.chunk_len = self.model.chunk_len
         self.duration = (self.chunk_len - 1) * self.dt
-        self._prev: dict[str, Any] | None = None
+        self._prev: BeastPlanState | None = None
 
     def reset(self) -> None:
         super().reset()
         self._prev = None
 
     # ------------------------------------------------------------------ spline helpers
-    def spline_u(self, state: dict[str, Any], t: float | np.ndarray) -> np.ndarray:
+    def spline_u(self, state: BeastPlanState, t: float | np.ndarray) -> np.ndarray:
         """Spline parameter of time(s) ``t``: clamped to the chunk's end, and before its start
         to ``u_min`` (the newest observation), down to which the first polynomial piece is
         extrapolated."""
-        u = (np.asarray(t, dtype=np.float64) - state["t_chunk"]) / state["duration"]
-        return np.clip(np.atleast_1d(u), state.get("u_min", 0.0), 1.0)
+        u = (np.asarray(t, dtype=np.float64) - state.t_chunk) / state.duration
+        return np.clip(np.atleast_1d(u), state.u_min, 1.0)
 
-    def _splines(self, state: dict[str, Any]) -> tuple[BSpline | None, BSpline | None]:
+    def _splines(self, state: BeastPlanState) -> tuple[BSpline | None, BSpline | None]:
         """scipy splines of the pose (degree p) and gripper (degree 0) dimensions, built once per plan."""
-        if "splines" not in state:
-            tok, ctrl = self.tokenizer, state["ctrl"]
+        if state.splines is None:
+            tok, ctrl = self.tokenizer, state.ctrl
             pose = grip = None
             if tok.spline_dims:
                 pose = BSpline(
@@ -77,10 +89,10 @@ class BeastPolicy(TorchPolicy):
                 grip = BSpline(
                     clamped_uniform_knots(tok.num_ctrl, 0), ctrl[:, list(tok.gripper_dims)], 0
                 )
-            state["splines"] = (pose, grip)
-        return state["splines"]
+            state.splines = (pose, grip)
+        return state.splines
 
-    def evaluate(self, state: dict[str, Any], t: float | np.ndarray) -> np.ndarray:
+    def evaluate(self, state: BeastPlanState, t: float | np.ndarray) -> np.ndarray:
         """Normalised network actions ``[len(t), A]`` of a plan's spline at times ``t``."""
         u = self.spline_u(state, t)
         pose, grip = self._splines(state)
@@ -92,24 +104,24 @@ class BeastPolicy(TorchPolicy):
             out[:, list(tok.gripper_dims)] = grip(u)
         return out
 
-    def velocity(self, state: dict[str, Any], t: float) -> np.ndarray:
+    def velocity(self, state: BeastPlanState, t: float) -> np.ndarray:
         """Derivative per control step (``dt``) of the spline at ``t`` (gripper dims: 0)."""
         tok = self.tokenizer
         dims = list(tok.spline_dims)
         out = np.zeros(tok.action_dim)
         if dims and tok.degree > 0:
             spl = BSpline(
-                clamped_uniform_knots(tok.num_ctrl, tok.degree), state["ctrl"][:, dims], tok.degree
+                clamped_uniform_knots(tok.num_ctrl, tok.degree), state.ctrl[:, dims], tok.degree
             )
             du = spl.derivative()(self.spline_u(state, t)[0])
-            out[dims] = du * (self.dt / state["duration"])
+            out[dims] = du * (self.dt / state.duration)
         return out
 
     def _continuity(self, t_chunk: float) -> tuple[np.ndarray | None, np.ndarray | None]:
         prev = self._prev
         if self.continuity == "none" or prev is None:
             return None, None
-        if not prev["t_chunk"] - 1e-9 <= t_chunk <= prev["t_chunk"] + prev["duration"] + 1e-9:
+        if not prev.t_chunk - 1e-9 <= t_chunk <= prev.t_chunk + prev.duration + 1e-9:
             return None, None  # the previous plan does not reach this chunk's start
         pos = self.evaluate(prev, t_chunk)
         vel = self.velocity(prev, t_chunk)[None] if self.continuity == "c1" else None
@@ -117,7 +129,7 @@ class BeastPolicy(TorchPolicy):
 
     # ------------------------------------------------------------------ Policy
     @torch.inference_mode()
-    def plan(self, window: dict[str, np.ndarray]) -> Plan:
+    def plan(self, window: dict[str, np.ndarray]) -> Plan[BeastPlanState]:
         t_obs = self.window_time(window)
         params, tokens = self.model.predict(self.obs_batch(window), self.decode)
         t_chunk = t_obs + self.cfg.latency_steps * self.dt  # the chunk the network was trained on
@@ -128,27 +140,24 @@ class BeastPolicy(TorchPolicy):
         else:
             ctrl = self.tokenizer.unnormalize_controls(params.cpu().numpy())
             ctrl = self.tokenizer._repin(ctrl, prev_action, prev_velocity)[0]
-        state = {
-            "ctrl": np.ascontiguousarray(ctrl),
-            "t_chunk": t_chunk,
-            "duration": self.duration,
-            "tokens": tok_np,
+        state = BeastPlanState(
+            ctrl=np.ascontiguousarray(ctrl), t_chunk=t_chunk, duration=self.duration, tokens=tok_np,
             # a plan installed before its chunk starts (latency below latency_steps * dt)
             # continues the first polynomial piece back to the observation, not a held start
-            "u_min": -(t_chunk - t_obs) / self.duration,
-        }
+            u_min=-(t_chunk - t_obs) / self.duration,
+        )
         t0 = t_obs + self.latency_steps * self.dt
         n = self.cfg.horizon - self.first_step
         shift = self.latency_steps - self.cfg.latency_steps
         if shift == 0:  # the training grid: exactly the tokenizer's chunk steps
-            y = self.tokenizer.evaluate(state["ctrl"][None])[0, :n]
+            y = self.tokenizer.evaluate(state.ctrl[None])[0, :n]
         else:
             y = self.evaluate(state, t0 + np.arange(n) * self.dt)
         self._prev = state
         return Plan(t0=t0, dt=self.dt, actions=self.to_actions(torch.from_numpy(y)), state=state)
 
     @torch.inference_mode()
-    def step(self, plan: Plan, t: float, fast_signal: np.ndarray | None = None) -> np.ndarray:
-        if "ctrl" not in plan.state:
-            raise ValueError("not a BEAST plan: plan.state has no spline control points ('ctrl')")
+    def step(self, plan: Plan[BeastPlanState], t: float, fast: FastSignal | None = None) -> np.ndarray:
+        if not isinstance(plan.state, BeastPlanState):
+            raise TypeError(f"not a BEAST plan: its state is {type(plan.state).__name__}")
         return self.actions_np(self.evaluate(plan.state, t))[0]

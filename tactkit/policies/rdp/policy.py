@@ -11,13 +11,26 @@ signal; moving to a later step commits the previous step with the last signal it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from tactkit.policies.inference import TorchPolicy
-from tactkit.policies.interface import Plan
+from tactkit.policies.interface import FastSignal, Plan
+
+
+@dataclass
+class RdpPlanState:
+    """The decoder's run-time state for one plan; :meth:`ReactiveDiffusionPolicy.step` advances it."""
+
+    cond: torch.Tensor  # [1, cond_dim] the latent's decoder condition
+    h: torch.Tensor | None  # GRU state after the last committed plan step (None: before step 0)
+    i: int  # index of the plan step ``h_after`` belongs to
+    h_after: torch.Tensor | None  # GRU state after step ``i`` decoded with the newest signal
+    latest: torch.Tensor  # [1, F] the newest normalised fast signal
+    offset: np.ndarray | None  # relative actions: what turns them absolute (None: absolute)
 
 
 class ReactiveDiffusionPolicy(TorchPolicy):
@@ -25,22 +38,16 @@ class ReactiveDiffusionPolicy(TorchPolicy):
         super().__init__(*args, **kwargs)
         self.tokenizer = self.model.tokenizer
         self.fast_keys = tuple(self.cfg.fast_keys)
-        self.fast_key = self.fast_keys[0] if self.fast_keys else None
 
-    def fast_tensor(self, fast_signal: Any) -> torch.Tensor:
-        """Latest fast signal -> normalised decoder input ``[1, F]``. Accepts a dict
-        ``{fast key: raw value}``, or for a single fast key its raw value (marker offsets
-        ``[M, 2]``/``[M*2]``, a wrench) or its tactile embedding ``[k]``."""
-        if not isinstance(fast_signal, dict):
-            if len(self.fast_keys) != 1:
-                raise ValueError(f"policy has {len(self.fast_keys)} fast keys {list(self.fast_keys)}; pass a dict")
-            fast_signal = {self.fast_keys[0]: fast_signal}
+    def fast_tensor(self, fast: FastSignal) -> torch.Tensor:
+        """Latest fast signals ``{fast key: raw value}`` (marker offsets ``[M, 2]``/``[M*2]``,
+        a wrench, or a pad's tactile embedding ``[k]``) -> normalised decoder input ``[1, F]``."""
         parts = []
         for k in self.fast_keys:
-            if k not in fast_signal:
-                raise KeyError(f"fast signal is missing {k!r}")
+            if k not in fast:
+                raise KeyError(f"fast signal is missing {k!r}; the policy reacts to {list(self.fast_keys)}")
             spec = self.codec.specs[k]
-            x = np.asarray(fast_signal[k], dtype=np.float32)
+            x = np.asarray(fast[k], dtype=np.float32)
             if spec.kind == "tactile" and x.size != spec.dim:
                 x = self.pcas[k].transform(x.reshape(-1, 2))
             elif x.size != spec.dim and not (spec.kind == "pose" and x.size == 7):
@@ -50,7 +57,7 @@ class ReactiveDiffusionPolicy(TorchPolicy):
         return self.codec.encode(batch, list(self.fast_keys))
 
     @torch.inference_mode()
-    def plan(self, window: dict[str, np.ndarray]) -> Plan:
+    def plan(self, window: dict[str, np.ndarray]) -> Plan[RdpPlanState]:
         t_obs = self.window_time(window)
         batch = self.obs_batch(window)
         z = self.model.sample_latent(batch, self.generator)
@@ -66,20 +73,22 @@ class ReactiveDiffusionPolicy(TorchPolicy):
         h = self.tokenizer.decode(cond, inputs[:, :start])[1] if start > 0 else None
         planned, _ = self.tokenizer.decode(cond, inputs[:, start:], h)
         offset = self.action_offset(window)
-        state = {"cond": cond, "h": h, "i": 0, "h_after": None, "latest": latest[:, 0], "offset": offset}
+        state = RdpPlanState(cond=cond, h=h, i=0, h_after=None, latest=latest[:, 0], offset=offset)
         return Plan(t0=t_obs + self.latency_steps * self.dt, dt=self.dt, actions=self.to_actions(planned[0], offset),
                     state=state)
 
     @torch.inference_mode()
-    def step(self, plan: Plan, t: float, fast_signal: Any = None) -> np.ndarray:
+    def step(self, plan: Plan[RdpPlanState], t: float, fast: FastSignal | None = None) -> np.ndarray:
         st = plan.state
+        if not isinstance(st, RdpPlanState):
+            raise TypeError(f"not an RDP plan: its state is {type(st).__name__}")
         i = plan.index_at(t)
-        f = st["latest"] if fast_signal is None else self.fast_tensor(fast_signal)
-        while st["i"] < i:  # commit finished steps
-            if st["h_after"] is None:  # a step no tick visited: decode it with the newest signal
-                _, st["h_after"] = self.tokenizer.decode_step(st["cond"], f, st["h"])
-            st["h"], st["h_after"] = st["h_after"], None
-            st["i"] += 1
-        a, st["h_after"] = self.tokenizer.decode_step(st["cond"], f, st["h"])
-        st["latest"] = f
-        return self.to_actions(a[0], st.get("offset"))
+        f = st.latest if fast is None else self.fast_tensor(fast)
+        while st.i < i:  # commit finished steps
+            if st.h_after is None:  # a step no tick visited: decode it with the newest signal
+                _, st.h_after = self.tokenizer.decode_step(st.cond, f, st.h)
+            st.h, st.h_after = st.h_after, None
+            st.i += 1
+        a, st.h_after = self.tokenizer.decode_step(st.cond, f, st.h)
+        st.latest = f
+        return self.to_actions(a[0], st.offset)
