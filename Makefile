@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: setup demo test lint bench clean
 
@@ -31,8 +32,9 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check tactkit tests benchmarks
 
+# Every benchmark with its published settings (hours); BENCH_ARGS=--quick for a smoke run.
 bench: setup
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -70,6 +70,8 @@ def main() -> None:
     ap.add_argument("--plan-iters", type=int, default=20)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = ap.parse_args()
+    if args.plan_iters < 4 or args.iters < 1:
+        ap.error("--plan-iters must be >= 4 (four interleaved rounds) and --iters >= 1")
     torch.set_num_threads(args.threads)
     from tactkit.store import EpisodeStore, align
 

@@ -32,27 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_control)
 
 
-def _build_sensors(names: list[str]) -> list:
-    import importlib
-
-    from tactkit.config import find_config, from_dict, load_yaml
-    from tactkit.sensors.base import SENSORS
-
-    for mod in ("cameras", "tactile", "transport", "wrench"):
-        try:
-            importlib.import_module(f"tactkit.sensors.{mod}")
-        except ImportError:
-            pass
-    sensors = []
-    for name in names:
-        data = load_yaml(find_config("sensor", name))
-        type_name = data.pop("type", None)
-        if not type_name:
-            raise ValueError(f"sensor config {name!r} has no 'type' (known: {', '.join(SENSORS.names())})")
-        sensors.append(SENSORS.build(from_dict(SENSORS.config_class(type_name), data)))
-    return sensors
-
-
 def _control(args: argparse.Namespace) -> int:
     bad = [o for o in args.overrides if "=" not in o]
     if bad:
@@ -68,6 +47,7 @@ def _control(args: argparse.Namespace) -> int:
     from tactkit.real.runtime import WallClockRuntime
     from tactkit.real.setup import load_robot_setup
     from tactkit.real.slow_process import SlowPolicyProcess
+    from tactkit.sensors.config import build_sensors
 
     setup = load_robot_setup(args.robot, args.overrides)
     if setup.robot is None:
@@ -82,7 +62,7 @@ def _control(args: argparse.Namespace) -> int:
             return 1
     policy = load_policy(args.policy, device=args.device)
     slow = SlowPolicyProcess(functools.partial(load_policy, args.policy, args.device))
-    sensors = _build_sensors(args.sensor)
+    sensors = build_sensors(args.sensor)
     for s in sensors:
         s.connect()
     robot = ROBOTS.build(setup.robot)

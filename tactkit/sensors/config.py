@@ -90,3 +90,9 @@ def build_sensor(config: Any, **kwargs: Any) -> Any:
     """Instantiate the driver registered for ``type(config)``."""
     import_drivers()
     return SENSORS.build(config, **kwargs)
+
+
+def build_sensors(sources: list[str | Path], overrides: list[str] | tuple[str, ...] = ()) -> list[Any]:
+    """Every sensor of every config in ``sources`` (names in ``configs/sensor`` or YAML paths;
+    a file may hold one sensor or a rig of several), not yet connected."""
+    return [build_sensor(cfg) for src in sources for cfg in load_sensor_configs(src, overrides).values()]

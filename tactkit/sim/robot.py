@@ -26,12 +26,7 @@ import numpy as np
 import pybullet as p
 
 from tactkit.real.robot import ROBOTS, ArmCommand, ArmState, Robot, RobotCommand, RobotState
-from tactkit.sim.geometry import (
-    DOWN,
-    quat_normalize,
-    wxyz_to_xyzw,
-    xyzw_to_wxyz,
-)
+from tactkit.sim.geometry import DOWN, unit_quat, wxyz_to_xyzw, xyzw_to_wxyz
 from tactkit.sim.urdf import GRIPPER, TOOLS, panda_urdf
 from tactkit.sim.world import SimWorld
 
@@ -190,7 +185,7 @@ class _Arm:
             )
             self.reset_joints(np.array(q[:7]))
         self.target_pos = np.array(pose[:3], dtype=np.float64)
-        self.target_quat = quat_normalize(np.array(pose[3:], dtype=np.float64))
+        self.target_quat = unit_quat(pose[3:])
 
     def tcp_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         ls = p.getLinkState(self.body, self.tcp, computeLinkVelocity=1, computeForwardKinematics=1,
@@ -296,7 +291,7 @@ _NULLSPACE_EVERY = 4
 
 
 def rotation_error_xyzw(qt: np.ndarray, qc: tuple[float, ...]) -> tuple[float, float, float]:
-    """:func:`rotation_error` for a target (w, x, y, z) and a PyBullet (x, y, z, w) quaternion."""
+    """Rotation vector turning the current orientation into the target (:func:`tactkit.real.quat.delta`) for a target (w, x, y, z) and a PyBullet (x, y, z, w) quaternion."""
     aw, ax, ay, az = qt
     bx, by, bz, bw = -qc[0], -qc[1], -qc[2], qc[3]  # conjugate of the current orientation
     ew = aw * bw - ax * bx - ay * by - az * bz
@@ -366,7 +361,7 @@ class SimRobot(Robot):
         if target.shape != (7,) or not np.all(np.isfinite(target)):
             raise ValueError(f"arm {name!r}: tcp_target must be 7 finite values, got {target}")
         arm.target_pos = target[:3].copy()
-        arm.target_quat = quat_normalize(target[3:])
+        arm.target_quat = unit_quat(target[3:])
         if cmd.gripper_width is not None:
             arm.gripper_width = float(cmd.gripper_width)
         if cmd.gripper_force is not None:

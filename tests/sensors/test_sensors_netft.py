@@ -125,3 +125,31 @@ def test_sequence_wraparound_is_not_a_drop():
             h = sensor.health()
     assert seen == [top, top + 1, 0, 1, 3]
     assert h.drops == 1 and sensor.stale_packets == 0
+
+
+@pytest.mark.slow
+def test_control_cli_builds_an_ati_netft_sensor_from_its_config(tmp_path, capsys):
+    """``tactkit control --sensor <ati_netft yaml>`` builds the Net F/T driver through the sensor
+    registry (the CLI once imported a module that does not exist and never the Net F/T one)."""
+    import torch
+    import yaml
+
+    from tactkit.cli.main import main
+    from tactkit.policies.pipeline import train
+    from tactkit.policies.synthetic import make_synthetic_store
+
+    torch.set_num_threads(1)
+    store = tmp_path / "store.zarr"
+    make_synthetic_store(store, episodes=2, seconds=1.0, image_hw=(24, 24))
+    train("dp", store, ["size=tiny", "num_steps=2", "obs_keys=[observation.state.tcp_pose]", "down_dims=[16,32]",
+                        "diffusion_step_embed_dim=16", "batch_size=4"], tmp_path / "dp", progress=False)
+    with FakeNetFT(lambda seq: (1000000, 0, 0, 0, 0, 0), rate_hz=500.0) as ft:
+        cfg = tmp_path / "ft.yaml"
+        cfg.write_text(yaml.safe_dump({"type": "ati_netft", "name": "ft", "key": "observation.wrench.ft",
+                                       "host": "127.0.0.1", "port": ft.port, "bias": "none",
+                                       "counts_per_force": 1000000, "counts_per_torque": 1000000, "rate_hz": 500}))
+        rc = main(["control", "--policy", str(tmp_path / "dp"), "--robot", "fake", "--sensor", str(cfg),
+                   "--duration", "1.0"])
+        sent = ft.sent
+    assert rc == 0, capsys.readouterr()
+    assert 0x0002 in ft.commands and sent > 50  # the driver asked for the stream and received it

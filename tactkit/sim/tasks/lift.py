@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pybullet as p
 
-from tactkit.sim.geometry import DOWN, quat_from_axis_angle, quat_mul
+from tactkit.real import quat as Q
+from tactkit.sim.geometry import DOWN
 from tactkit.sim.robot import ImpedanceGains, SimArmConfig, SimRobotConfig
 from tactkit.sim.scene import add_table, contact_force_on
 from tactkit.sim.sensors import SimCameraConfig, SimTactileConfig
@@ -34,8 +35,8 @@ from tactkit.sim.tasks.base import FORCE_ALPHA, SimTask, TaskConfig, smoothstep
 
 #: pad facing -y (left arm, at +y) and +y (right arm, at -y)
 PAD_ORIENTATION = {
-    "left": quat_mul(quat_from_axis_angle([1.0, 0.0, 0.0], -math.pi / 2), DOWN),
-    "right": quat_mul(quat_from_axis_angle([1.0, 0.0, 0.0], math.pi / 2), DOWN),
+    "left": Q.mul(Q.exp(np.array([1.0, 0.0, 0.0]) * -math.pi / 2), DOWN),
+    "right": Q.mul(Q.exp(np.array([1.0, 0.0, 0.0]) * math.pi / 2), DOWN),
 }
 SIDE = {"left": 1.0, "right": -1.0}
 T_APPROACH, T_SQUEEZE, T_LIFT, T_HOLD = 1.0, 2.0, 3.5, 7.5

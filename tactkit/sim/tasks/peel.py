@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pybullet as p
 
-from tactkit.sim.geometry import DOWN, quat_from_axis_angle, quat_mul
+from tactkit.real import quat as Q
+from tactkit.sim.geometry import DOWN
 from tactkit.sim.robot import ImpedanceGains, SimArmConfig, SimRobotConfig
 from tactkit.sim.scene import add_table, contact_force_on
 from tactkit.sim.sensors import SimTactileConfig
@@ -49,8 +50,8 @@ class PeelConfig(TaskConfig):
 def blade_orientation(theta: float) -> np.ndarray:
     """Tool pointing into the surface at arc angle ``theta`` (rotation about world x), the
     blade's edge along world x."""
-    tilt = quat_from_axis_angle([1.0, 0.0, 0.0], -theta)
-    return quat_mul(quat_mul(tilt, DOWN), quat_from_axis_angle([0.0, 0.0, 1.0], math.pi / 2))
+    tilt = Q.exp(np.array([1.0, 0.0, 0.0]) * -theta)
+    return Q.mul(Q.mul(tilt, DOWN), Q.exp(np.array([0.0, 0.0, 1.0]) * math.pi / 2))
 
 
 class PeelTask(SimTask):
