@@ -38,7 +38,14 @@ def _check(args: argparse.Namespace) -> int:
     bad = [o for o in args.overrides if "=" not in o]
     if bad:
         raise ValueError(f"unexpected argument {bad[0]!r}: settings are KEY=VALUE")
-    from tactkit.real.check import FAIL, PASS, CheckOptions, CheckResult, check_robot, format_results
+    from tactkit.real.check import (
+        FAIL,
+        PASS,
+        CheckOptions,
+        CheckResult,
+        check_robot,
+        format_results,
+    )
     from tactkit.real.robot import ROBOTS
     from tactkit.real.setup import load_robot_setup
 

@@ -11,7 +11,14 @@ import pytest
 from scipy.spatial.transform import Rotation
 from sdk_fakes import FT_BIAS, START_POSE, make_flexivrdk, make_franky, make_ur
 
-from tactkit.real.drivers import FlexivConfig, FlexivRobot, FrankaConfig, FrankaRobot, URConfig, URRobot
+from tactkit.real.drivers import (
+    FlexivConfig,
+    FlexivRobot,
+    FrankaConfig,
+    FrankaRobot,
+    URConfig,
+    URRobot,
+)
 from tactkit.real.drivers._worker import LatestWins
 from tactkit.real.robot import ROBOTS, ArmCommand, RobotCommand
 

@@ -19,7 +19,14 @@ from scipy.spatial.transform import Rotation
 from sdk_fakes import START_POSE, make_flexivrdk, make_franky, make_ur
 
 from tactkit.real import quat as Q
-from tactkit.real.drivers import FlexivConfig, FlexivRobot, FrankaConfig, FrankaRobot, URConfig, URRobot
+from tactkit.real.drivers import (
+    FlexivConfig,
+    FlexivRobot,
+    FrankaConfig,
+    FrankaRobot,
+    URConfig,
+    URRobot,
+)
 from tactkit.real.drivers import flexiv as flexiv_driver
 from tactkit.real.drivers import franka as franka_driver
 from tactkit.real.drivers import ur as ur_driver
