@@ -38,6 +38,9 @@ from tactkit.real.watchdog import Watchdog, WatchdogConfig
 log = logging.getLogger(__name__)
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
+#: the watchdog demonstration's source comes back this long after the trip, and the check
+#: watches the hold for this long after that
+RESUME_AFTER, HOLD_AFTER = 0.1, 0.3
 #: directions tried for the 1 cm move, in order (up first: away from a table)
 DIRECTIONS = {"+z": (0, 0, 1), "-z": (0, 0, -1), "+x": (1, 0, 0), "-x": (-1, 0, 0), "+y": (0, 1, 0), "-y": (0, -1, 0)}
 
@@ -159,10 +162,11 @@ def _analyse_reads(robot: Robot, reads: _Reads) -> list[CheckResult]:
     p50, p99 = np.percentile(latency, [50, 99]) * 1e3
     span = starts[-1] - starts[0]
     rate = (len(starts) - 1) / span if span > 0 else math.inf
-    status = PASS if rate >= 0.9 * robot.rate_hz else FAIL
+    status = PASS if rate >= 0.9 * robot.rate_hz else WARN if rate >= 0.5 * robot.rate_hz else FAIL
     out.append(CheckResult(
         "read rate", status, f"{rate:.0f} Hz achieved of {robot.rate_hz:.0f} Hz over {len(starts)} reads",
-        "" if status == PASS else "read_state cannot keep up: see read latency; lower rate_hz or fix the link",
+        "" if status == PASS else "the loop cannot keep the robot's rate: see read latency and jitter; "
+        "lower rate_hz, fix the link or give the loop a real-time priority",
     ))
     # a median above the period is a call that blocks every time; a tail above it is stalls
     status = FAIL if p50 > period * 1e3 else WARN if p99 > period * 1e3 else PASS
@@ -277,11 +281,24 @@ class _Streamer:
         self.robot, self.clock, self.live = robot, clock, live
         self.period = 1.0 / robot.rate_hz
         self.filter = SafetyFilter(safety)
-        self.limited: dict[str, int] = {}  # limit name -> ticks it bound
+        self.limited: dict[str, int] = {}  # limit name -> ticks it bound (counted phases only)
         self.ticks = 0
-        self.last: dict[str, np.ndarray] = {}  # newest command per arm
+        self.sent: list[tuple[float, dict[str, np.ndarray]]] = []  # the last two commands
 
-    def run(self, duration: float, target: Callable[[float, RobotState], dict[str, np.ndarray]]) -> list[_Tick]:
+    @property
+    def last(self) -> dict[str, np.ndarray]:
+        return self.sent[-1][1]
+
+    def velocity(self, arm: str) -> np.ndarray:
+        """(6,) velocity of the last two commands of ``arm`` (zeros before there are two)."""
+        if len(self.sent) < 2 or self.sent[-1][0] <= self.sent[-2][0]:
+            return np.zeros(6)
+        (t0, p0), (t1, p1) = self.sent[-2], self.sent[-1]
+        a, b = p0[arm], p1[arm]
+        return np.concatenate([(b[:3] - a[:3]) / (t1 - t0), Q.delta(a[3:], b[3:]) / (t1 - t0)])
+
+    def run(self, duration: float, target: Callable[[float, RobotState], dict[str, np.ndarray]],
+            count: bool = True) -> list[_Tick]:
         ticks: list[_Tick] = []
         start = self.clock.now()
         for k in range(max(1, int(math.ceil(duration / self.period)))):
@@ -290,13 +307,15 @@ class _Streamer:
             now = self.clock.now()  # after the read: a command is never older than its state
             cmd = RobotCommand(now, {a: ArmCommand(p) for a, p in target(now, state).items()})
             out = self.filter.filter(cmd, state)
-            names = set().union(*self.filter.report.violations.values())
-            for name in names:
-                self.limited[name] = self.limited.get(name, 0) + 1
-            self.ticks += 1
+            if count:
+                for name in set().union(*self.filter.report.violations.values()):
+                    self.limited[name] = self.limited.get(name, 0) + 1
+                self.ticks += 1
             if self.live:
                 self.robot.send(out)
-            ticks.append(_Tick(now, state, {a: np.asarray(c.tcp_target, float) for a, c in out.arms.items()}))
+            sent = {a: np.asarray(c.tcp_target, float) for a, c in out.arms.items()}
+            self.sent = [*self.sent[-1:], (now, sent)]
+            ticks.append(_Tick(now, state, sent))
         return ticks
 
 
@@ -362,7 +381,6 @@ def _move_out_and_back(robot: Robot, stream: _Streamer, start: dict, goal: dict,
     moved = {a: float(np.linalg.norm(ticks[-1].state.arms[a].tcp_pose[:3] - start[a][:3])) for a in robot.arm_names}
     t0 = clock.now()
     ticks_back = stream.run(move_s + opts.settle, lambda now, _s: {a: back[a](now - t0) for a in robot.arm_names})
-    stream.last = {a: ticks_back[-1].sent[a] for a in robot.arm_names}
     err_back = _pos_error(ticks_back[-1].state, start)
     lag = max(float(np.linalg.norm(t.state.arms[a].tcp_pose[:3] - t.sent[a][:3]))
               for t in ticks + ticks_back for a in robot.arm_names)
@@ -385,61 +403,66 @@ def _move_out_and_back(robot: Robot, stream: _Streamer, start: dict, goal: dict,
 
 def _watchdog_hold(robot: Robot, stream: _Streamer, start: dict, goal: dict, move_s: float,
                    cfg: WatchdogConfig, opts: CheckOptions) -> CheckResult:
-    clock, period = stream.clock, stream.period
+    clock, period, arms = stream.clock, stream.period, robot.arm_names
     timeout = cfg.plan_timeout
-    path = {a: min_jerk(start[a], goal[a], move_s) for a in robot.arm_names}
+    path = {a: min_jerk(start[a], goal[a], move_s) for a in arms}
     wd = Watchdog()
     t0 = clock.now()
     wd.watch("command", timeout, t0)
-    silent_at = t0 + 0.5 * move_s
-    box: dict = {"last": {a: start[a] for a in robot.arm_names}, "fed": t0, "brake": None, "trip": None, "resumed": False}
+    silent_at = t0 + 0.5 * move_s  # the source stops mid-motion, at peak speed
+    box: dict = {"last": dict(start), "fed": t0, "brake": None, "trip": None, "resumed": False}
 
     def target(now: float, _state: RobotState) -> dict[str, np.ndarray]:
-        source_alive = now < silent_at or (box["trip"] is not None and now >= box["trip"] + 0.25)
-        if source_alive:
+        if now < silent_at or (box["trip"] is not None and now >= box["trip"] + RESUME_AFTER):
             box["resumed"] |= box["trip"] is not None
-            box["last"] = {a: path[a](now - t0) for a in robot.arm_names}
+            box["last"] = {a: path[a](now - t0) for a in arms}
             wd.feed("command", now)
             if box["trip"] is None:
                 box["fed"] = now
-        fault = wd.check(now)
-        if fault is not None and box["brake"] is None:
+        if wd.check(now) is not None and box["brake"] is None:
             box["trip"] = now
-            prev = box["last"]
-            box["brake"] = {a: BrakingTrajectory(prev[a], np.zeros(6), now, cfg.stop_linear_decel, cfg.stop_angular_decel)
-                            for a in robot.arm_names}
+            # as the controller does: brake from the last command sent, at its velocity
+            t_sent = stream.sent[-1][0] if stream.sent else now
+            box["brake"] = {a: BrakingTrajectory(stream.last[a] if stream.sent else box["last"][a], stream.velocity(a),
+                                                 t_sent, cfg.stop_linear_decel, cfg.stop_angular_decel) for a in arms}
         if box["brake"] is not None:
-            return {a: box["brake"][a](now) for a in robot.arm_names}
+            return {a: box["brake"][a](now) for a in arms}
         return box["last"]
 
-    horizon = 0.5 * move_s + timeout + 2 * period + 0.25 + 0.5
+    horizon = 0.5 * move_s + timeout + 2 * period + RESUME_AFTER + HOLD_AFTER
     wd_log = logging.getLogger("tactkit.real.watchdog")
     level = wd_log.level
     wd_log.setLevel(logging.CRITICAL)  # the trip is this check's expected outcome, not an error
     try:
-        ticks = stream.run(horizon, target)
+        # the abrupt stop of the source is the point here: the filter's braking is expected
+        ticks = stream.run(horizon, target, count=False)
     finally:
         wd_log.setLevel(level)
-    stream.last = {a: ticks[-1].sent[a] for a in robot.arm_names}
     mode = "sent to the arm" if opts.move else "dry run, nothing sent (pass --move to send it)"
     if box["trip"] is None:
         return CheckResult("watchdog hold", FAIL, f"no fault {horizon:.2f} s after the commands stopped ({mode})",
                            "the watchdog did not trip: check controller.watchdog")
     latency = box["trip"] - box["fed"]
-    after = [t for t in ticks if t.t >= box["trip"]]
-    hold = after[0].sent
-    moved_cmd = max(float(np.linalg.norm(t.sent[a][:3] - hold[a][:3])) + Q.angle(t.sent[a][3:], hold[a][3:])
-                    for t in after for a in robot.arm_names)
-    detail = (f"tripped {latency:.3f} s after the last command (timeout {timeout:.3f} s), then held while the "
-              f"source came back; commanded drift {moved_cmd * 1e3:.3f} mm ({mode})")
+    rest_at = max(b.stop_time for b in box["brake"].values())
+    hold = {a: box["brake"][a](rest_at) for a in arms}
+    after = [t for t in ticks if t.t >= max(rest_at, box["trip"])]
+    resumed = [t for t in after if t.t >= box["trip"] + RESUME_AFTER]
+    moved_cmd = max((float(np.linalg.norm(t.sent[a][:3] - hold[a][:3])) for t in after for a in arms), default=0.0)
+    braking = max(float(np.linalg.norm(hold[a][:3] - box["brake"][a](box["trip"])[:3])) for a in arms)
+    detail = (f"tripped {latency:.3f} s after the last command (timeout {timeout:.3f} s), came to rest "
+              f"{braking * 1e3:.2f} mm later and held while the source came back: commanded drift "
+              f"{moved_cmd * 1e3:.3f} mm ({mode})")
     problems = []
-    if not (timeout < latency <= timeout + 2 * period + 1e-9):
-        problems.append(f"trip latency {latency:.3f} s is not within ({timeout:.3f}, {timeout + 2 * period:.3f}] s")
-    if moved_cmd > 1e-6 or not box["resumed"]:
+    # the fault must latch on the first tick past the timeout (how late that tick is depends on
+    # the loop's scheduling, reported by the jitter row, not on the watchdog)
+    before = [t.t for t in ticks if t.t < box["trip"]]
+    if latency <= timeout or (before and before[-1] - box["fed"] > timeout):
+        problems.append(f"tripped {latency:.3f} s after the last command: not on the first tick past the "
+                        f"{timeout:.3f} s timeout")
+    if moved_cmd > 1e-6 or not box["resumed"] or not resumed:
         problems.append("commands moved after the fault (the fault must latch until re-armed)")
-    if opts.move:
-        settled = [t for t in after if t.t >= box["trip"] + 0.25]
-        drift = max(float(np.linalg.norm(t.state.arms[a].tcp_pose[:3] - hold[a][:3])) for t in settled for a in robot.arm_names)
+    if opts.move and resumed:
+        drift = max(float(np.linalg.norm(t.state.arms[a].tcp_pose[:3] - hold[a][:3])) for t in resumed for a in arms)
         detail += f"; measured drift {drift * 1e3:.2f} mm"
         if drift > opts.hold_tolerance:
             problems.append(f"the arm drifted {drift * 1e3:.2f} mm while held (tolerance {opts.hold_tolerance * 1e3:.1f} mm)")

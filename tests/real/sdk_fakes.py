@@ -95,7 +95,7 @@ def _wait(gate: threading.Event | None, entered: threading.Event) -> None:
 
 # ------------------------------------------------------------------------------------- franky
 def make_franky(gripper_gate: threading.Event | None = None, width_gate: threading.Event | None = None,
-                wrench: Any = (0.0, 0.0, -5.0, 0.0, 0.0, 0.0)) -> types.ModuleType:
+                wrench: Any = (0.2, -0.1, -1.5, 0.01, 0.0, -0.02)) -> types.ModuleType:
     """franky 2.0. ``O_F_ext_hat_K`` is ``wrench`` (franky's sign: what the robot applies)."""
     mod, log = _module("franky")
     rec, prop = _recorder(log)
@@ -211,7 +211,7 @@ def make_franky(gripper_gate: threading.Event | None = None, width_gate: threadi
         @property
         def current_joint_state(self) -> JointState:
             log.read("Robot.current_joint_state")
-            return JointState(self.q + 1e-3 * (self.pose[0] - START_POSE[0]))
+            return JointState(self.q + np.sum(self.pose[:3] - START_POSE[:3]))  # joints move with the TCP
 
         @property
         def state(self) -> RobotState:
@@ -352,7 +352,7 @@ def make_ur(arm: URArm | None = None) -> tuple[types.ModuleType, types.ModuleTyp
 
         @rrec("RTDEReceiveInterface.getActualQ")
         def getActualQ(self) -> list[float]:  # noqa: N802
-            return [float(v) for v in np.linspace(-1, 1, 6) + arm.pose[0]]
+            return [float(v) for v in np.linspace(-1, 1, 6) + np.sum(arm.pose[:3])]
 
         @rrec("RTDEReceiveInterface.getActualTCPForce")
         def getActualTCPForce(self) -> list[float]:  # noqa: N802
@@ -524,7 +524,7 @@ def make_flexivrdk(version: str = "1.9.4", gripper_gate: threading.Event | None 
 
         def _states(self) -> RobotStates:
             wrench = FT_BIAS + self.contact_wrench - self.ft_offset
-            return RobotStates(self.pose, [0.0] * 6, np.linspace(-1, 1, 7) + self.pose[0], wrench)
+            return RobotStates(self.pose, [0.0] * 6, np.linspace(-1, 1, 7) + np.sum(self.pose[:3]), wrench)
 
         if v2:
             @rec("Robot.states")

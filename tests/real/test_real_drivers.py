@@ -161,7 +161,7 @@ def test_missing_sdk_names_the_extra(monkeypatch, build, module, extra):
 
 # ------------------------------------------------------------------------------------- franka
 def test_franka_streams_holding_motions_and_converts_state():
-    sdk = make_franky()
+    sdk = make_franky(wrench=(0.0, 0.0, -5.0, 0.0, 0.0, 0.0))
     robot = FrankaRobot(FrankaConfig(host="172.16.0.2", relative_dynamics_factor=0.2, gripper=False), sdk=sdk)
     robot.connect()
     fr = robot.robot
