@@ -438,7 +438,7 @@ def _watchdog_hold(robot: Robot, stream: _Streamer, start: dict, goal: dict, mov
         ticks = stream.run(horizon, target, count=False)
     finally:
         wd_log.setLevel(level)
-    mode = "sent to the arm" if opts.move else "dry run, nothing sent (pass --move to send it)"
+    mode = "sent to the arm" if opts.move else "dry run: nothing sent, pass --move to send it"
     if box["trip"] is None:
         return CheckResult("watchdog hold", FAIL, f"no fault {horizon:.2f} s after the commands stopped ({mode})",
                            "the watchdog did not trip: check controller.watchdog")
