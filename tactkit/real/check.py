@@ -211,6 +211,11 @@ def _fields(robot: Robot, reads: _Reads) -> CheckResult:
                                    "the SDK reports NaN/inf: check the robot's error state on the pendant")
             if len(values) > 1 and not np.any(np.diff(values, axis=0)):
                 unchanged.append(f"{arm}.{name}")
+        n_joints = {np.asarray(s.arms[arm].joint_positions).shape for s in reads.states}
+        if n_joints != {(robot.n_joints,)}:
+            return CheckResult("state fields", FAIL, f"{arm}.joint_positions has shape {sorted(n_joints)}, the robot "
+                               f"declares {robot.n_joints} joints", "fix the driver's n_joints or its read_state: "
+                               "recordings and the controller name joint streams from n_joints")
         norms = np.asarray([np.linalg.norm(s.arms[arm].tcp_pose[3:]) for s in reads.states])
         if np.any(np.abs(norms - 1) > 1e-3):
             return CheckResult("state fields", FAIL, f"{arm}.tcp_pose quaternion norm {norms[np.argmax(np.abs(norms - 1))]:.4f}",

@@ -123,6 +123,15 @@ def test_slow_reads_and_repeated_timestamps_fail():
     assert rows["timestamps"][0] == FAIL
     assert rows["state fields"][0] == FAIL and "quaternion norm 2.0000" in rows["state fields"][1]
 
+    class SixJoints(FakeRobot):
+        def read_state(self) -> RobotState:
+            state = super().read_state()
+            state.arms["arm"].joint_positions = np.zeros(6)  # a 7-joint robot reporting 6
+            return state
+
+    rows = _rows(_check(SixJoints(clock=SimClock())))
+    assert rows["state fields"][0] == FAIL and "declares 7 joints" in rows["state fields"][1]
+
 
 def _drivers():
     ctl, rcv, _ = make_ur()
