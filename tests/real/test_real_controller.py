@@ -128,13 +128,24 @@ def test_stale_sensor_trips_watchdog_within_timeout_plus_one_period(stop_at):
     _assert_decelerates_and_holds(log, fault.time, rt.core.robot_period)
 
 
+def _assert_plan_fault_window(fault, plan_arrived, timeout, period):
+    """The plan fault latches on the first robot tick after ``plan_arrived + timeout``: not
+    before (a trip on a live plan stops the arm for nothing), and at most one period after."""
+    assert fault is not None and fault.channel == "plan"
+    assert plan_arrived + timeout - 1e-9 < fault.time <= plan_arrived + timeout + period + 1e-9, fault
+
+
+def _stale_plan_run(plan_timeout):
+    # the only plan arrives at t = 0.05 (inference latency); the next would be due at 10 s
+    cfg = ControllerConfig(inference_latency=0.05, plan_period=10.0, watchdog=WatchdogConfig(plan_timeout=plan_timeout))
+    return _run(ChunkPolicy(goal=(0.5, 0.3, 0.3)), cfg, 1.5)
+
+
 def test_stale_plan_trips_and_latches_until_rearmed():
-    wd = WatchdogConfig(plan_timeout=0.3)
-    cfg = ControllerConfig(inference_latency=0.05, plan_period=10.0, watchdog=wd)
-    rt, stats, log = _run(ChunkPolicy(goal=(0.5, 0.3, 0.3)), cfg, 1.5)
+    rt, stats, log = _stale_plan_run(0.3)
     fault = rt.core.watchdog.fault
-    assert fault.channel == "plan"
-    assert fault.time <= 0.05 + 0.3 + rt.core.robot_period + 1e-9
+    assert stats.plans == 1
+    _assert_plan_fault_window(fault, 0.05, 0.3, rt.core.robot_period)
     _assert_decelerates_and_holds(log, fault.time, rt.core.robot_period)
     # a late plan is ignored while latched
     n = rt.core.stats.plans
@@ -145,6 +156,17 @@ def test_stale_plan_trips_and_latches_until_rearmed():
     assert not rt.core.faulted
     cmd = rt.core.robot_tick(state, 1.502)
     np.testing.assert_allclose(cmd.arms["arm"].tcp_target, log[-1][1], atol=1e-12)
+
+
+@pytest.mark.parametrize("wrong_timeout", [0.01, 0.25])
+def test_plan_fault_window_rejects_a_trip_before_the_timeout(wrong_timeout):
+    """Mutation check: a watchdog armed with the wrong plan timeout (0.01 s tripped at 0.012 s
+    before any plan arrived; 0.25 s, the sensor timeout, at 0.30 s) still satisfies an
+    upper bound on the fault time; the two-sided window rejects it."""
+    rt, _, _ = _stale_plan_run(wrong_timeout)
+    assert rt.core.watchdog.fault is not None and rt.core.watchdog.fault.time < 0.35
+    with pytest.raises(AssertionError):
+        _assert_plan_fault_window(rt.core.watchdog.fault, 0.05, 0.3, rt.core.robot_period)
 
 
 class _TwoPadPolicy(ChunkPolicy):
