@@ -24,7 +24,7 @@ from tactkit.teleop.quest import (
     unity_to_h_pos,
     unity_to_h_quat,
 )
-from tactkit.teleop.retarget import quat_wxyz_to_rot
+from tactkit.teleop.retarget import quat_wxyz_to_rot, rot_to_quat_wxyz
 
 FAST = SafetyConfig(max_linear_speed=1e5, max_angular_speed=1e5, max_linear_accel=1e9, max_angular_accel=1e9)
 
@@ -43,23 +43,47 @@ def app_json(ts, right_pos=(0.1, 1.0, 0.3), grip=False, trigger=0.0, a_button=Fa
     }).encode()
 
 
+def _angle_deg(q_wxyz, r: Rotation) -> float:
+    """Angle (deg) of the rotation between a wxyz quaternion and ``r``: 0 for the same rotation,
+    whatever the quaternion's sign."""
+    return float(np.degrees((quat_wxyz_to_rot(q_wxyz).inv() * r).magnitude()))
+
+
+def _check_quat_maps(to_h, to_unity, rng):
+    """Both quaternion maps agree with the position maps (rotate-then-map == map-then-rotate)
+    and undo each other, up to 1e-7 deg. Raises AssertionError otherwise."""
+    for _ in range(20):
+        r_u, r_h = Rotation.random(random_state=rng), Rotation.random(random_state=rng)
+        q_u, q_h = rot_to_quat_wxyz(r_u), rot_to_quat_wxyz(r_h)
+        v = rng.normal(size=3)
+        np.testing.assert_allclose(unity_to_h_pos(r_u.apply(v)), quat_wxyz_to_rot(to_h(q_u)).apply(unity_to_h_pos(v)), atol=1e-9)
+        np.testing.assert_allclose(h_to_unity_pos(r_h.apply(v)), quat_wxyz_to_rot(to_unity(q_h)).apply(h_to_unity_pos(v)), atol=1e-9)
+        assert _angle_deg(to_unity(to_h(q_u)), r_u) < 1e-7
+        assert _angle_deg(to_h(to_unity(q_h)), r_h) < 1e-7
+
+
 def test_frame_transform_is_explicit_and_right_handed():
     np.testing.assert_allclose(unity_to_h_pos([1, 2, 3]), [3, -1, 2])  # x_H=z_U, y_H=-x_U, z_H=y_U
     np.testing.assert_allclose(h_to_unity_pos(unity_to_h_pos([0.3, -0.2, 0.7])), [0.3, -0.2, 0.7])
     # Unity yaw +90 deg about y turns forward (z) to the right (x); in H that is -90 deg about z
-    q_u = Rotation.from_euler("y", 90, degrees=True).as_quat()  # x, y, z, w
-    q_h = unity_to_h_quat([q_u[3], *q_u[:3]])
+    r_u = Rotation.from_euler("y", 90, degrees=True)
     want = Rotation.from_euler("z", -90, degrees=True)
-    assert (quat_wxyz_to_rot(q_h).inv() * want).magnitude() < 1e-9
-    # rotating then mapping == mapping then rotating, for random rotations and vectors
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        r = Rotation.random(random_state=rng)
-        q = r.as_quat()
-        qw = [q[3], *q[:3]]
-        v = rng.normal(size=3)
-        np.testing.assert_allclose(unity_to_h_pos(r.apply(v)), quat_wxyz_to_rot(unity_to_h_quat(qw)).apply(unity_to_h_pos(v)), atol=1e-9)
-        np.testing.assert_allclose(np.abs(h_to_unity_quat(unity_to_h_quat(qw))), np.abs(qw), atol=1e-9)
+    assert _angle_deg(unity_to_h_quat(rot_to_quat_wxyz(r_u)), want) < 1e-7
+    assert _angle_deg(h_to_unity_quat(rot_to_quat_wxyz(want)), r_u) < 1e-7
+    _check_quat_maps(unity_to_h_quat, h_to_unity_quat, np.random.default_rng(0))
+
+
+def _inverse(q_map):
+    return lambda q: q_map(q) * np.array([1.0, -1.0, -1.0, -1.0])  # the conjugate: inverse rotation
+
+
+@pytest.mark.parametrize("to_h, to_unity", [(unity_to_h_quat, _inverse(h_to_unity_quat)),
+                                            (_inverse(unity_to_h_quat), h_to_unity_quat)])
+def test_quat_map_check_rejects_the_inverse_rotation(to_h, to_unity):
+    """Mutation check: a map returning the inverse rotation has the same absolute quaternion
+    components on a round trip, so only an angle comparison catches it."""
+    with pytest.raises(AssertionError):
+        _check_quat_maps(to_h, to_unity, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("mutate, field", [
@@ -128,8 +152,13 @@ class App:
             s.close()
 
 
+# the app test's TCP orientation: a generic rotation, not a half-turn (a half-turn is its own
+# inverse, so HOME's pointing-down pose could not tell a pose from its inverse)
+TCP_ROT = Rotation.from_euler("xyz", [160.0, 25.0, 40.0], degrees=True)
+
+
 def test_app_drives_robot_and_gets_visualisation():
-    robot = FakeArmRobot()
+    robot = FakeArmRobot(home=np.concatenate([HOME[:3], rot_to_quat_wxyz(TCP_ROT)]))
     tactile = FakeSensor("observation.tactile.left.marker_offset", np.full((63, 2), 0.01, np.float32))
     camera = FakeSensor("observation.images.wrist", np.zeros((32, 32, 3), np.uint8))
     bridge = TeleopBridge(robot, BridgeConfig(upstream="tcp://127.0.0.1:*", feedback="tcp://127.0.0.1:*"),
@@ -165,6 +194,12 @@ def test_app_drives_robot_and_gets_visualisation():
                 break
             doc = app.recv("robot")
         np.testing.assert_allclose(doc["rightRobotTCP"][:3], h_to_unity_pos(want), atol=1e-6)
+        # the orientation, as the app applies it: rotating a Unity vector by the received
+        # quaternion == rotating the same vector, taken into H, by the robot's TCP rotation
+        np.testing.assert_allclose(robot.pose()[3:], rot_to_quat_wxyz(TCP_ROT), atol=1e-9)  # unchanged
+        r_app = quat_wxyz_to_rot(doc["rightRobotTCP"][3:])
+        for v in np.eye(3):
+            np.testing.assert_allclose(r_app.apply(v), h_to_unity_pos(TCP_ROT.apply(unity_to_h_pos(v))), atol=1e-6)
         assert len(doc["rightRobotTCP"]) == 7 and doc["leftRobotTCP"] == [0.0] * 7
         assert set(doc) == {"leftRobotTCP", "rightRobotTCP", "leftGripperState", "rightGripperState"}
         tdoc = app.recv("tactile")
