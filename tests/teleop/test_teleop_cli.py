@@ -1,10 +1,15 @@
-"""CLI level: keys, the bind refusal message, a short bridge run on the fake robot, dual-arm wiring."""
+"""CLI level: keys, the bind refusal message, a short bridge run on the fake robot, dual-arm wiring,
+one episode recorded through `tactkit teleop --sensors --record`."""
+
+import threading
+import time
 
 import numpy as np
 from teleop_fakes import HOME, FakeArmRobot, hand
 
 from tactkit.cli.main import main
 from tactkit.real.safety import SafetyConfig, SafetyFilter
+from tactkit.store import EpisodeStore
 from tactkit.teleop import protocol as P
 from tactkit.teleop.bridge import BridgeConfig, TeleopBridge, wait_until
 from tactkit.teleop.client import HeadsetClient
@@ -70,16 +75,66 @@ def test_dual_arm_through_the_bridge():
         bridge.stop()
 
 
+def _endpoints(capsys, out: list[str], timeout: float = 20.0) -> tuple[str, str]:
+    """The bridge's ephemeral endpoints, from the CLI's first line (``teleop: upstream U  feedback F``)."""
+    assert wait_until(lambda: (out.append(capsys.readouterr().out), "feedback tcp://" in "".join(out))[1], timeout)
+    words = "".join(out).split("teleop: upstream ", 1)[1].split()
+    return words[0], words[2]
+
+
 def test_teleop_with_a_sensor_rig_records(tmp_path, capsys):
+    """An operator records one episode through the CLI (start, move with the hand trigger
+    held, stop): the store holds it, with samples in every stream."""
     store = tmp_path / "rig.zarr"
-    rc = main(["teleop", "--robot", "fake", "--sensors", "synthetic_rig", "--record", str(store),
-               "--upstream", "tcp://127.0.0.1:*", "--feedback", "tcp://127.0.0.1:*", "--no-keyboard",
-               "--duration", "1.0"])
-    assert rc == 0
-    from tactkit.store import EpisodeStore
+    rc: list[int] = []
+    cli = threading.Thread(target=lambda: rc.append(main([
+        "teleop", "--robot", "fake", "--sensors", "synthetic_rig", "--record", str(store),
+        "--upstream", "tcp://127.0.0.1:*", "--feedback", "tcp://127.0.0.1:*", "--no-keyboard",
+        "--exit-after-episodes", "1", "--duration", "30"])))
+    cli.start()
+    out: list[str] = []
+    try:
+        upstream, feedback = _endpoints(capsys, out)
+        c = HeadsetClient(upstream, feedback)
+        head = P.Pose(pos=(0, 0, 1.6), quat=(1, 0, 0, 0))
+        try:
+            t = [0.02]
+
+            def pose(grip: float, x: float = 0.0) -> None:
+                t[0] += 0.02
+                c.send_pose(t[0], head, hand(pos=(0, 0.2, 0)), hand(grip=grip, pos=(x, -0.2, 0)))
+                time.sleep(0.02)
+
+            # start / stop as acknowledged controls (the A button's edge rides the conflated pose
+            # socket, which a loaded machine may coalesce)
+            assert c.control("start_episode", t[0], timeout=10.0).ok
+            # the clutch engages on a press seen after a release: release and press (the pose
+            # socket is conflated, so repeat until the bridge reports the arm engaged), then
+            # hold the trigger while the hand moves
+            assert wait_until(lambda: (pose(0.0), pose(1.0), c.poll_feedback(0))[2] is not None
+                              and c.feedback.arms[0].engaged, 10.0)
+            for i in range(30):
+                pose(1.0, 0.001 * i)
+            assert c.control("stop_episode", t[0] + 0.02, timeout=10.0, success=True).ok
+        finally:
+            c.close()
+    finally:
+        cli.join(30.0)
+    out.append(capsys.readouterr().out)
+    assert not cli.is_alive() and rc == [0], "".join(out)
+    assert "teleop: 1 episodes in" in "".join(out)
 
     s = EpisodeStore.open(store)
+    assert s.num_episodes == 1 and not s.verify()
+    ep = s.episode(0)
     assert {"observation.tactile.left.marker_offset", "observation.tactile.right.marker_offset",
-            "observation.images.wrist", "action.tcp_pose"} <= set(s.streams)
+            "observation.images.wrist", "action.tcp_pose", "teleop.headset.left.wrist_pose"} <= set(ep.keys)
+    empty = [k for k in ep.keys if ep.length(k) == 0]
+    assert not empty, f"streams without samples: {empty}"
+    assert ep.metadata["success"] is True
+    # >= 0.6 s between start and stop: the 30 Hz pads and the camera have ~18 frames each
+    for k in ("observation.tactile.left.marker_offset", "observation.tactile.right.marker_offset",
+              "observation.images.wrist"):
+        assert ep.length(k) >= 5, (k, ep.length(k))
     assert main(["teleop", "--robot", "sim:wipe", "--sensors", "synthetic_rig", "--duration", "0.1"]) == 1
     assert "--sensors is for real robots" in capsys.readouterr().err
