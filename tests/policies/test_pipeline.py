@@ -64,11 +64,15 @@ def test_overfitting_drives_losses_below_thresholds(runs):
     dp = _losses(runs["dp"])
     assert len(at) == AT_STEPS and len(ldp) == LDP_STEPS and len(dp) == DP_STEPS
     # Thresholds. Tokenizer: L1 on normalised actions (targets span [-1, 1]) below 0.15.
-    # Diffusion (clean-sample prediction, the default): MSE of the predicted chunk. Measured on
-    # this store: AT 0.47 -> 0.10, LDP 0.21 -> 0.005, DP 0.27 -> 0.007 (epsilon: DP 1.08 -> 0.62).
+    # Diffusion (clean-sample prediction, the default): MSE of the predicted chunk, mean of the
+    # last 20 steps over the mean of the first 10. Measured on this store (torch 2.13 CPU, one
+    # thread): AT 0.446 -> 0.098, LDP 0.254 -> 0.0095 (0.037x), DP 0.249 -> 0.0071 (0.029x);
+    # the bound 0.1x keeps a 2.7x / 3.5x margin. Scratch mutation, lr / 10 for the diffusion
+    # stages: LDP 0.114x (caught), DP 0.049x (not caught: DP nearly converges within a quarter of
+    # its steps on this store; stepping the optimizer on every 4th batch only gives DP 0.052x).
     assert np.mean(at[:10]) > 0.3 and np.mean(at[-20:]) < 0.15
-    assert np.mean(dp[-20:]) < 0.3 * np.mean(dp[:10])
-    assert np.mean(ldp[-20:]) < 0.3 * np.mean(ldp[:10])
+    assert np.mean(dp[-20:]) < 0.1 * np.mean(dp[:10])
+    assert np.mean(ldp[-20:]) < 0.1 * np.mean(ldp[:10])
     val = [r["val_loss"] for r in map(json.loads, (runs["dp"] / "metrics.jsonl").read_text().splitlines()) if "val_loss" in r]
     assert len(val) == DP_STEPS // 50 and all(np.isfinite(val))
 
