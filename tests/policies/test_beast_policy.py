@@ -270,27 +270,60 @@ def test_a_plan_used_before_its_chunk_starts_extends_the_spline_back(runs, align
     np.testing.assert_array_equal(f[4], f[3])  # clamped at the newest observation
 
 
-def test_expectation_decoding_takes_each_slots_mean_bin(runs, aligned):
+def _logits(tok, *bin_sets: np.ndarray, gap: float = 30.0) -> torch.Tensor:
+    """Slot logits ``[1, N * A, bins]``: ``gap`` above the rest at each slot's bins in every one
+    of ``bin_sets`` (equal mass on each), so other bins weigh < bins * e^-gap ~ 1e-11."""
+    out = torch.zeros(1, tok.num_ctrl * tok.action_dim, tok.bins, dtype=torch.float32)
+    for bins in bin_sets:
+        out[0, np.arange(out.shape[1]), torch.from_numpy(bins)] = gap
+    return out
+
+
+def _check_expectation_decoding(policy: BeastPolicy, window, monkeypatch, rng) -> None:
+    """Properties of the mean-bin decoding on known logits (raises AssertionError if one fails):
+    peaked logits decode to the peak bin's value; two equal peaks to their midpoint, and the
+    plan's positions (affine in the control points) to the mean of the two peaks' plans."""
+    tok = policy.tokenizer
+    slots = tok.num_ctrl * tok.action_dim
+    i = rng.integers(0, tok.bins - 1, slots)
+    j = np.minimum(i + rng.integers(1, 40, slots), tok.bins - 1)  # a second, higher bin per slot
+    batch = policy.obs_batch(window)
+
+    def decode(*bin_sets):
+        monkeypatch.setattr(policy.model, "slot_outputs", lambda b: _logits(tok, *bin_sets))
+        params, _ = policy.model.predict(batch, policy.decode)
+        return params.double().numpy(), policy.plan(window).actions
+
+    p_i, a_i = decode(i)
+    p_j, a_j = decode(j)
+    p_ij, a_ij = decode(i, j)
+    value = lambda bins: tok.tokens_to_params(bins[None]).astype(np.float64)  # noqa: E731
+    np.testing.assert_allclose(p_i, value(i), atol=1e-9)
+    np.testing.assert_allclose(p_j, value(j), atol=1e-9)
+    np.testing.assert_allclose(p_ij, 0.5 * (value(i) + value(j)), atol=1e-9)
+    np.testing.assert_allclose(a_ij[:, :3], 0.5 * (a_i[:, :3] + a_j[:, :3]), atol=1e-9)
+
+
+def test_expectation_decoding_takes_each_slots_mean_bin(runs, aligned, monkeypatch):
     """The default discrete decoding: control points at the mean of each slot's bin
     distribution (between bins), against argmax's most likely bin."""
     mean_policy: BeastPolicy = load_policy(runs["discrete"], continuity="none")
     arg_policy: BeastPolicy = load_policy(runs["discrete"], continuity="none", decode="argmax")
     assert mean_policy.decode == "expectation"
     window = _window(aligned, 6)
-    with torch.no_grad():
-        out = mean_policy.model.slot_outputs(mean_policy.obs_batch(window)).double()
-    level = (out.softmax(-1) * torch.arange(out.shape[-1], dtype=torch.float64)).sum(-1)
-    params = (level * (2.0 / (mean_policy.tokenizer.bins - 1)) - 1.0).reshape(
-        1, mean_policy.tokenizer.num_ctrl, -1
-    )
-    expected = mean_policy.to_actions(
-        torch.from_numpy(mean_policy.tokenizer.decode_continuous(params.numpy())[0])
-    )
+    # on the trained network: no tokens, and the mean and the mode differ, but stay close on
+    # this briefly trained tiny store (max 1.3 cm)
     plan = mean_policy.plan(window)
     assert plan.state.tokens is None
-    np.testing.assert_allclose(plan.actions, expected, atol=1e-9)
-    # the mean and the mode differ, but stay close on this briefly trained tiny store (max 1.3 cm)
     gap = np.abs(plan.actions[:, :3] - arg_policy.plan(window).actions[:, :3])
     assert 0 < gap.max() < 0.03
     with pytest.raises(ValueError, match="decode"):
         load_policy(runs["discrete"], decode="sample")
+    _check_expectation_decoding(mean_policy, window, monkeypatch, np.random.default_rng(0))
+
+
+def test_expectation_check_rejects_the_mode(runs, aligned, monkeypatch):
+    """Mutation check: argmax decoding (the mode: one of two equal bins) fails the properties."""
+    arg_policy: BeastPolicy = load_policy(runs["discrete"], continuity="none", decode="argmax")
+    with pytest.raises(AssertionError):
+        _check_expectation_decoding(arg_policy, _window(aligned, 6), monkeypatch, np.random.default_rng(0))
