@@ -79,8 +79,11 @@ def test_commands_inside_every_limit_pass_bit_exact(u, w, fv, fw, fa, fwa, u2, w
 
 
 @settings(max_examples=80, deadline=None)
-@given(axis=st.integers(0, 2), sign=st.sampled_from([-1.0, 1.0]), over=st.floats(1e-6, 0.01), dt=dts)
-def test_workspace_just_outside_is_clipped_to_the_wall(axis, sign, over, dt):
+@given(axis=st.integers(0, 2), sign=st.sampled_from([-1.0, 1.0]), frac=st.floats(0.0, 1.0), dt=dts)
+def test_workspace_just_outside_is_clipped_to_the_wall(axis, sign, frac, dt):
+    # 1e-4 inside the wall, moving out by `over` beyond it within one step, and already at that
+    # velocity: only the workspace binds (every example: `over` is drawn below the speed limit)
+    over = 1e-6 + frac * (min(0.01, 0.999 * CFG.max_linear_speed * dt - 1e-4) - 1e-6)
     lo, hi = np.array(CFG.workspace_min), np.array(CFG.workspace_max)
     start = CENTER.copy()
     start[axis] = (hi if sign > 0 else lo)[axis] - sign * 1e-4
@@ -89,8 +92,7 @@ def test_workspace_just_outside_is_clipped_to_the_wall(axis, sign, over, dt):
     step = abs(target[axis] - start[axis])
     vel = np.zeros(6)
     vel[axis] = sign * step / dt  # moving that way already: no acceleration
-    if step / dt > CFG.max_linear_speed:
-        return
+    assert step / dt <= CFG.max_linear_speed
     f = SafetyFilter(CFG)
     q = Rotation.identity()
     out = f.filter(_cmd(_pose(target, q), dt), _state(_pose(start, q), 0.0, vel))
@@ -126,23 +128,45 @@ def test_speed_just_over_the_limit_comes_out_at_the_limit(u, over, dt, sign, ang
     assert speed >= vmax * (1 - 1e-6)  # compliant, not more conservative than needed
 
 
-@settings(max_examples=100, deadline=None)
-@given(u=unit3, over=st.floats(1.001, 3.0), dt=dts, sign=st.sampled_from([-1.0, 1.0]), angular=st.booleans())
-def test_acceleration_just_over_the_limit_is_limited(u, over, dt, sign, angular):
+def _check_acceleration_limited(u, frac, dt, sign, angular):
     f = SafetyFilter(CFG)
     amax = CFG.max_angular_accel if angular else CFG.max_linear_accel
     vmax = CFG.max_angular_speed if angular else CFG.max_linear_speed
-    vel = sign * u * amax * dt * over  # from rest
-    if np.linalg.norm(vel) > vmax:
-        return
+    # from rest, `over` x the acceleration limit, drawn so the speed stays under its limit (for
+    # every example: dt <= 0.04 leaves vmax / (amax * dt) >= 1.25 on both CFG axes)
+    over = 1.001 + frac * (min(3.0, 0.999 * vmax / (amax * dt)) - 1.001)
+    vel = sign * u * amax * dt * over
+    assert np.linalg.norm(vel) <= vmax
     target = _pose(CENTER, Rotation.from_rotvec(vel * dt)) if angular else _pose(CENTER + vel * dt, Rotation.identity())
     out = f.filter(_cmd(target, dt), _state(_pose(CENTER, Rotation.identity()), 0.0))
     o = out.arms["arm"].tcp_target
     moved = Rotation.from_quat(o[3:], scalar_first=True).as_rotvec() if angular else o[:3] - CENTER
     accel = np.linalg.norm(moved / dt) / dt
+    assert ("angular_rate" if angular else "linear_rate") in f.report.violations["arm"]
     assert accel <= amax * (1 + 1e-9)
+    # compliant: the filter uses the whole acceleration limit, not a harder brake
+    assert accel >= amax * (1 - 1e-6)
     # moves the commanded way
-    assert np.dot(moved, vel) > 0
+    np.testing.assert_allclose(moved / np.linalg.norm(moved), vel / np.linalg.norm(vel), atol=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(u=unit3, frac=st.floats(0.0, 1.0), dt=st.floats(0.001, 0.04), sign=st.sampled_from([-1.0, 1.0]),
+       angular=st.booleans())
+def test_acceleration_just_over_the_limit_is_limited(u, frac, dt, sign, angular):
+    _check_acceleration_limited(u, frac, dt, sign, angular)
+
+
+@pytest.mark.parametrize("angular", [False, True])
+def test_acceleration_check_rejects_a_filter_that_brakes_too_hard(monkeypatch, angular):
+    """Mutation check: a rate limiter granting only 90% of the acceleration limit stays under
+    the limit; the lower bound rejects it."""
+    from tactkit.real import safety
+
+    real = safety._limit_rate
+    monkeypatch.setattr(safety, "_limit_rate", lambda delta, prev, dt, vmax, amax: real(delta, prev, dt, vmax, 0.9 * amax))
+    with pytest.raises(AssertionError):
+        _check_acceleration_limited(np.array([0.6, 0.0, 0.8]), 0.5, 0.01, 1.0, angular)
 
 
 @pytest.mark.parametrize("action", ["hold", "retract"])
