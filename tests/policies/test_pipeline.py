@@ -134,11 +134,17 @@ def test_save_load_gives_bit_identical_outputs(runs, tmp_path):
     assert np.array_equal(a.step(pa, pa.t0, sig), b.step(pb, pb.t0, sig))
 
 
-def test_rdp_streaming_steps_equal_prefix_decoder(runs):
+@pytest.mark.parametrize("fast_delay", [0, 1, 2])
+def test_rdp_streaming_steps_equal_prefix_decoder(runs, fast_delay):
     pol = load_policy(runs["rdp"])
+    # fast_delay_steps = k (config): the decoder's input at step t is the signal of step t - k
+    # in training and in the plan's prefix (the observation window); at run time each step gets
+    # the newest signal. The weights do not depend on k, so the trained decoder serves every k.
+    pol.tokenizer.fast_delay = fast_delay
     w = _window(runs["store"])
+    pol.reset()  # the same sampling noise for every plan below
     plan = pol.plan(w)
-    assert plan.actions.shape == (32 - 2, 8)
+    assert plan.actions.shape == (32 - 2, 8) and pol.first_step == 2
     rng = np.random.default_rng(0)
     sigs = [{PAD: rng.normal(0, 0.02, (63, 2)).astype(np.float32)} for _ in range(plan.horizon)]
     streamed = np.stack([pol.step(plan, plan.t0 + i * plan.dt, s) for i, s in enumerate(sigs)])
@@ -147,11 +153,23 @@ def test_rdp_streaming_steps_equal_prefix_decoder(runs):
     batch = pol.obs_batch(w)
     with torch.no_grad():
         fast_obs = pol.codec.encode(batch, list(pol.fast_keys), 2)
-        # global step n_obs_steps - 1 is the newest observation; plan step 0 follows it
-        fast = torch.cat([fast_obs, torch.cat([pol.fast_tensor(s) for s in sigs])[None]], dim=1)
+        assert not torch.allclose(fast_obs[:, 0], fast_obs[:, 1])  # so that a delay shows
+        # global step n_obs_steps - 1 is the newest observation; plan step 0 follows it. Window
+        # step i gets the signal of step max(i - k, 0)
+        prefix = fast_obs[:, [max(i - fast_delay, 0) for i in range(2)]]
+        fast = torch.cat([prefix, torch.cat([pol.fast_tensor(s) for s in sigs])[None]], dim=1)
         ref, _ = tok.decode(plan.state.cond, fast)
     ref_actions = pol.to_actions(ref[0, 2:], pol.action_offset(w))  # relative_actions (the default)
     assert pol.cfg.relative_actions and np.abs(streamed - ref_actions).max() < 1e-6
+    if fast_delay:  # the delayed prefix changed the decoder's state (same latent, same signals)
+        pol.tokenizer.fast_delay = 0
+        pol.reset()
+        plan0 = pol.plan(w)
+        assert torch.equal(plan0.state.cond, plan.state.cond)
+        undelayed = np.stack([pol.step(plan0, plan0.t0 + i * plan0.dt, s) for i, s in enumerate(sigs)])
+        # measured 7e-5 (k = 1, 2): 70x the tolerance above, so a prefix left undelayed fails it
+        assert np.abs(streamed - undelayed).max() > 1e-5
+        return
     # the fast signal changes the action; without one the step returns the planned action
     plan2 = pol.plan(w)
     assert not np.allclose(pol.step(plan2, plan2.t0, {PAD: sigs[0][PAD] * 20}), pol.step(plan2, plan2.t0, {PAD: -sigs[0][PAD] * 20}))
