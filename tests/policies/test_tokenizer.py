@@ -24,6 +24,9 @@ def test_encoder_shapes_and_latent_cond():
 
 
 def test_streaming_step_equals_prefix_rerun():
+    """The tokenizer's own contract: decode_step carries the recurrent state exactly as a re-run
+    of decode over the prefix. The policy's plan / step streaming (window prefix, fast delays)
+    is tested in test_pipeline.py::test_rdp_streaming_steps_equal_prefix_decoder."""
     tok = _tok().eval()
     g = torch.Generator().manual_seed(1)
     cond = torch.randn(3, tok.cond_dim, generator=g)
