@@ -1,5 +1,6 @@
 import os
 
+import numpy as np
 import pytest
 
 from tactkit.clock import SimClock, WallClock
@@ -32,15 +33,22 @@ def test_overrun_counts_missed_and_rephases_without_burst():
     assert clock.now() == pytest.approx(0.04)
 
 
-def test_wall_clock_loop_error_is_small_and_nonnegative():
+def test_wall_clock_loop_keeps_absolute_deadlines_and_never_wakes_early():
+    """On the wall clock: deadlines stay on the absolute grid (a missed one re-phases by whole
+    periods), the loop never wakes before its deadline, and the stats are those of the recorded
+    wake errors. How *small* the error is depends on the machine and its load: measured by
+    benchmarks/controller_timing.py, never asserted here."""
+    period = 1.0 / 500.0
     loop = RateLoop(500.0, WallClock())
-    for _ in range(50):
-        loop.wait()
+    deadlines = [loop.wait() for _ in range(50)]
     s = loop.stats()
     assert s.ticks == 50
-    assert s.error_p50 >= 0.0
-    # Not a timing assertion on the machine: the loop never wakes before its deadline.
-    assert min(loop._errors[:50]) >= 0.0
+    steps = np.diff(deadlines) / period
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-6)  # whole periods apart
+    assert np.all(np.round(steps) >= 1) and round((deadlines[-1] - deadlines[0]) / period) == 49 + s.missed
+    errors = loop._errors[:50]
+    assert errors.min() >= 0.0  # never before the deadline
+    assert s.error_max == errors.max() and s.error_p50 == pytest.approx(np.median(errors), rel=1e-12, abs=1e-15)
 
 
 def test_bad_rate_rejected():
@@ -69,7 +77,8 @@ def test_realtime_thread_off_by_default_and_rejects_bad_priorities():
             pass
 
 
-@pytest.mark.skipif(not _fifo_allowed(), reason="this OS user may not use SCHED_FIFO")
+@pytest.mark.skipif(not _fifo_allowed(), reason="SCHED_FIFO refused to this OS user (needs root or "
+                    "CAP_SYS_NICE or an rtprio limit): the real-time path is untested here")
 def test_realtime_thread_runs_the_block_under_fifo_and_restores_the_policy():
     before = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
     with realtime_thread(7) as on:
