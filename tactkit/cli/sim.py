@@ -19,7 +19,8 @@ def _demos(args: argparse.Namespace) -> int:
     if args.no_cameras:
         overrides["cameras"] = False
     summary = record_demos(args.task, args.episodes, args.out, perturb=args.perturb, seed=args.seed,
-                           overwrite=args.overwrite, progress=True, **overrides)
+                           overwrite=args.overwrite, progress=True, noise=args.noise, noise_tau=args.noise_tau,
+                           **overrides)
     print(f"recorded {summary['episodes']} {args.task} episodes to {summary['out']}: "
           f"mean score {summary['mean_score']:.3f}, min {summary['min_score']:.3f}")
     return 0
@@ -46,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="none | before_contact | after_contact | mixed (cycle through the three) | a comma-separated list (cycled)")
     d.add_argument("--seed", type=int, default=0, help="seed of the first episode (+1 per episode)")
     d.add_argument("--no-cameras", action="store_true", help="skip rendering (no image streams)")
+    d.add_argument("--noise", type=float, default=0.0,
+                   help="DART noise injection: std (m) of a disturbance of the executed positions; the "
+                        "expert's own actions are recorded (default 0: none)")
+    d.add_argument("--noise-tau", type=float, default=0.3, help="correlation time (s) of the noise (default 0.3)")
     d.add_argument("--overwrite", action="store_true")
     d.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="task config overrides, e.g. camera_rate_hz=24")
     d.set_defaults(func=_demos)

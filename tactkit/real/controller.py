@@ -22,6 +22,7 @@ import logging
 import math
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,10 +91,14 @@ class ControllerStats:
 class ControllerCore:
     """Plans, fast steps, interpolation, safety and watchdog for one policy driving one robot."""
 
-    def __init__(self, policy: Policy, arm_names: tuple[str, ...], config: ControllerConfig) -> None:
+    def __init__(self, policy: Policy, arm_names: tuple[str, ...], config: ControllerConfig,
+                 grippers: Iterable[str] | None = None) -> None:
+        """``grippers``: the arms whose tool is a gripper (default: every arm); the others get
+        no gripper command whatever the policy's gripper action says."""
         self.policy = policy
         self.config = config
         self.arm_names = tuple(arm_names)
+        self.grippers = set(self.arm_names if grippers is None else grippers)
         self.layout = ActionLayout(policy.action_keys, self.arm_names)
         self.fast_keys = tuple(policy.fast_keys)
         self.robot_period = 1.0 / config.robot_rate_hz
@@ -233,7 +238,7 @@ class ControllerCore:
                 self._traj[arm] = self._traj[arm].schedule_waypoint(
                     q["tcp_pose"], t_wp, now, self.config.max_pos_speed, self.config.max_rot_speed
                 )
-                if "gripper_width" in q:
+                if "gripper_width" in q and arm in self.grippers:
                     self._gripper[arm] = float(q["gripper_width"][0])
             self._fast_capture = capture
             self.stats.fast_steps += 1

@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 TickHook = Callable[[float, RobotState, RobotCommand], bool | None]
 
 
+def _grippers(robot: Robot) -> list[str]:
+    """The arms whose tool is a gripper (the others get no gripper command)."""
+    return [a.name for a in robot.arm_features() if a.has_gripper]
+
+
 def _poll_sensors(core: ControllerCore, sensors: Sequence[Sensor], last_seq: dict[int, int]) -> None:
     for i, sensor in enumerate(sensors):
         sample = sensor.read_latest()
@@ -64,7 +69,7 @@ class LockstepRuntime:
         self.robot, self.policy, self.config, self.clock = robot, policy, config, clock
         self.sensors = list(sensors)
         self.advance_to = advance_to or clock.set
-        self.core = ControllerCore(policy, robot.arm_names, config)
+        self.core = ControllerCore(policy, robot.arm_names, config, _grippers(robot))
 
     def run(self, duration: float, on_tick: TickHook | None = None) -> ControllerStats:
         """Run for ``duration`` seconds of simulation time (or until ``on_tick`` returns True)."""
@@ -131,7 +136,7 @@ class WallClockRuntime:
         self.sensors = list(sensors)
         self.clock = clock or WallClock()
         self.fast_poll_hz = fast_poll_hz
-        self.core = ControllerCore(policy, robot.arm_names, config)
+        self.core = ControllerCore(policy, robot.arm_names, config, _grippers(robot))
         self._stop = threading.Event()
         self.plan_compute_s: list[float] = []
         self.realtime = False  # whether the last run's robot loop got real-time priority

@@ -4,6 +4,12 @@ Every sensor sample is kept at its own rate and capture time (cameras, tactile, 
 robot state at ``state_rate_hz``, and the commanded action at the control rate, exactly as a
 real recording session would (see :meth:`SimTask.streams`). Timestamps are simulation
 seconds from the episode start (``start_time = 0``).
+
+Noise injection (DART, Laskey et al. 2017): with ``noise > 0`` the robot executes the expert's
+action plus a random disturbance of each arm's commanded position (an Ornstein-Uhlenbeck
+process: ``noise`` m standard deviation, ``noise_tau`` s correlation time), while the store
+records the expert's own action. The demonstrations then visit states off the expert's path
+and show the corrections back, which is what a policy that drifts needs to learn.
 """
 
 from __future__ import annotations
@@ -61,25 +67,54 @@ class EpisodeBuffer:
             rec.append_many(key, np.asarray(self.times[key], dtype=np.float64), np.stack(self.values[key]))
 
 
-def run_recorded_episode(env: SimTask, seed: int) -> tuple[EpisodeBuffer, dict[str, Any]]:
-    """One expert episode on ``seed`` with every stream buffered."""
+class ActionNoise:
+    """DART disturbance of the executed actions: an Ornstein-Uhlenbeck process on each arm's
+    commanded position (std ``std`` m, correlation time ``tau`` s), seeded per episode."""
+
+    def __init__(self, env: SimTask, std: float, tau: float, rng: np.random.Generator) -> None:
+        if std < 0 or tau <= 0:
+            raise ValueError(f"noise must be >= 0 and noise_tau > 0, got {std}, {tau}")
+        self.std, self.rng = std, rng
+        self.decay = float(np.exp(-1.0 / (env.config.control_hz * tau)))
+        starts = np.cumsum([0] + [n for _, n in env.action_keys])
+        self.offsets = [int(starts[i]) for i, (key, _) in enumerate(env.action_keys) if key.endswith("tcp_pose")]
+        self.state = np.zeros((len(self.offsets), 3))
+
+    def __call__(self, action: np.ndarray) -> np.ndarray:
+        if self.std == 0:
+            return action
+        self.state = self.decay * self.state + np.sqrt(1 - self.decay**2) * self.std * self.rng.standard_normal(
+            self.state.shape)
+        out = action.copy()
+        for off, d in zip(self.offsets, self.state):
+            out[off:off + 3] += d
+        return out
+
+
+def run_recorded_episode(env: SimTask, seed: int, noise: float = 0.0,
+                         noise_tau: float = 0.3) -> tuple[EpisodeBuffer, dict[str, Any]]:
+    """One expert episode on ``seed`` with every stream buffered; ``noise`` > 0 executes the
+    expert's actions with a DART disturbance (module docstring) and records the clean ones."""
     obs = env.reset(seed)
     expert = make_expert(env)
+    disturb = ActionNoise(env, noise, noise_tau, np.random.default_rng([seed, 2]))
     buf = EpisodeBuffer(env)
     info = env.evaluate()
     while not env.done:
         a = expert.act(obs)
         buf.add_action(env.clock.now(), a)
-        obs, _, _, _, info = env.step(a)
+        obs, _, _, _, info = env.step(disturb(a))
     return buf, info
 
 
 def record_demos(task: str, episodes: int, out: str | Path, perturb: str = "mixed", seed: int = 0,
-                 overwrite: bool = False, progress: bool = True, **overrides: Any) -> dict[str, Any]:
+                 overwrite: bool = False, progress: bool = True, noise: float = 0.0, noise_tau: float = 0.3,
+                 **overrides: Any) -> dict[str, Any]:
     """Record ``episodes`` expert episodes of ``task`` (seeds ``seed .. seed+episodes-1``).
 
     ``perturb``: one mode, ``"mixed"`` (every mode in turn) or a comma-separated list of modes
-    taken in turn (e.g. ``"none,after_contact"``)."""
+    taken in turn (e.g. ``"none,after_contact"``). ``noise``/``noise_tau``: DART noise
+    injection (module docstring; 0 = none)."""
     from tqdm import tqdm
 
     from tactkit.store import EpisodeStore
@@ -94,7 +129,8 @@ def record_demos(task: str, episodes: int, out: str | Path, perturb: str = "mixe
     first = envs[modes[0]]
     first.reset(seed)
     streams = first.streams()
-    attrs = {"source": "tactkit.sim", "task": task, "perturb": perturb, "seed": seed,
+    attrs = {"source": "tactkit.sim", "task": task, "perturb": perturb, "seed": seed, "noise": noise,
+             "noise_tau": noise_tau,
              "control_hz": first.config.control_hz, "action_keys": [k for k, _ in first.action_keys]}
     store = EpisodeStore.create(str(out), streams=streams, attrs=attrs, overwrite=overwrite)
     scores = []
@@ -102,8 +138,10 @@ def record_demos(task: str, episodes: int, out: str | Path, perturb: str = "mixe
     for i in bar:
         mode = modes[i % len(modes)]
         env = envs[mode]
-        buf, info = run_recorded_episode(env, seed + i)
-        rec = store.begin_episode(task=task, metadata={"seed": seed + i, "perturb": mode,
+        buf, info = run_recorded_episode(env, seed + i, noise, noise_tau)
+        motion = getattr(env, "motion", None) if mode == "after_contact" else None
+        rec = store.begin_episode(task=task, metadata={"seed": seed + i, "perturb": mode, "noise": noise,
+                                                       "motion": motion.kind if motion is not None else None,
                                                        "score": info["score"], "raw_score": info["raw_score"]},
                                   start_time=0.0)
         buf.write(rec)

@@ -29,6 +29,7 @@ from tactkit.real.robot import ROBOTS, ArmCommand, ArmState, Robot, RobotCommand
 from tactkit.sim.geometry import DOWN, unit_quat, wxyz_to_xyzw, xyzw_to_wxyz
 from tactkit.sim.urdf import GRIPPER, TOOLS, panda_urdf
 from tactkit.sim.world import SimWorld
+from tactkit.store.schema import ArmFeatures
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +329,10 @@ class SimRobot(Robot):
         world.add_observer(self._sense)
 
     # ---- Robot API -------------------------------------------------------------------
+    def arm_features(self) -> tuple[ArmFeatures, ...]:
+        """Seven joints per Panda; only the ``gripper`` tool is a gripper."""
+        return tuple(ArmFeatures(a.name, 7, a.tool == GRIPPER) for a in self.config.arms)
+
     def connect(self) -> None:
         self._connected = True
 

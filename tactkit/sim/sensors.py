@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,14 @@ from tactkit.sim.geometry import quat_to_matrix, xyzw_to_wxyz
 from tactkit.sim.robot import SimRobot
 from tactkit.sim.tactile import MarkerField, MarkerGrid
 from tactkit.sim.world import SimWorld
-from tactkit.store.schema import WRENCH_NAMES, StreamSpec, image_key, tactile_key, wrench_key
+from tactkit.store.schema import (
+    ENVIRONMENT_STATE_KEY,
+    WRENCH_NAMES,
+    StreamSpec,
+    image_key,
+    tactile_key,
+    wrench_key,
+)
 
 
 class _SimSensor(Sensor):
@@ -192,6 +200,29 @@ class SimWrench(_SimSensor):
 
     def _measure(self) -> np.ndarray:
         return self.arm.wrench().astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- scene state
+class SimEnvironmentState(_SimSensor):
+    """A task's low-dimensional view of its scene (``observation.environment_state``, float32
+    ``[n]``): object poses and shapes as a camera would resolve them (the task decides), the
+    state-based alternative to images, as in Diffusion Policy's low-dimensional benchmarks."""
+
+    def __init__(self, world: SimWorld, rate_hz: float, source: Callable[[], np.ndarray],
+                 names: tuple[str, ...]) -> None:
+        super().__init__(world, rate_hz)
+        self.source = source
+        self.names = tuple(names)
+
+    @property
+    def key(self) -> str:
+        return ENVIRONMENT_STATE_KEY
+
+    def streams(self) -> dict[str, StreamSpec]:
+        return {self.key: StreamSpec("float32", (len(self.names),), self.rate_hz, "m", self.names)}
+
+    def _measure(self) -> np.ndarray:
+        return np.asarray(self.source(), dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------- camera

@@ -96,16 +96,22 @@ def image_key(camera: str) -> str:
     return f"observation.images.{camera}"
 
 
+#: a task's low-dimensional scene description (object poses, shapes), LeRobot's name for it
+ENVIRONMENT_STATE_KEY = "observation.environment_state"
+
+
 @dataclass(frozen=True)
 class ArmFeatures:
-    """What one arm of a robot reports: its name and its number of joints."""
+    """What one arm of a robot reports: its name, its number of joints, and whether its tool
+    is a gripper (a wiping pad or a blade has none: the controller sends it no gripper command)."""
 
     name: str
     n_joints: int = 7
+    has_gripper: bool = True
 
 
-def arm_features(names: Iterable[str], n_joints: int = 7) -> tuple[ArmFeatures, ...]:
-    return tuple(ArmFeatures(n, n_joints) for n in names)
+def arm_features(names: Iterable[str], n_joints: int = 7, has_gripper: bool = True) -> tuple[ArmFeatures, ...]:
+    return tuple(ArmFeatures(n, n_joints, has_gripper) for n in names)
 
 
 def robot_state_streams(arms: Sequence[ArmFeatures], rate_hz: float, wrench: bool = True) -> dict[str, StreamSpec]:

@@ -119,20 +119,44 @@ def test_scene_variation_scales_the_scene_but_not_the_perturbation():
     def scene(seed, v):
         env = make_task("wipe", perturb="after_contact", cameras=False, scene_variation=v)
         env.reset(seed)
-        out = (env.board_home.copy(), env.path.copy(), env.delay, env.amp, env.wave_kind)
+        out = (env.board_home.copy(), env.path.copy(), env.delay, env.motion.values.copy())
         env.close()
         return out
 
     fixed = [scene(s, 0.0) for s in (1, 2)]
     assert np.array_equal(fixed[0][0], fixed[1][0]) and np.array_equal(fixed[0][1], fixed[1][1])
     assert np.allclose(fixed[0][0], [0.52, 0.0, 0.03 - 0.01])
-    assert fixed[0][2:4] != fixed[1][2:4]  # the after-contact perturbation stays random per seed
+    assert fixed[0][2] != fixed[1][2] and not np.array_equal(fixed[0][3], fixed[1][3])  # random per seed
     full, half = scene(1, 1.0), scene(1, 0.5)
-    assert full[2:] == half[2:] == fixed[0][2:]  # same random numbers drawn whatever the variation
+    assert full[2] == half[2] == fixed[0][2]  # same random numbers drawn whatever the variation
+    assert np.array_equal(full[3], fixed[0][3]) and np.array_equal(half[3], fixed[0][3])
     assert np.allclose(half[0] - fixed[0][0], 0.5 * (full[0] - fixed[0][0]))
     assert not np.array_equal(full[1], fixed[0][1])
     with pytest.raises(ValueError, match="scene_variation"):
         scene(1, 1.5)
+
+
+def test_environment_state_shows_the_scene_but_not_the_after_contact_motion():
+    env = make_task("wipe", perturb="after_contact", cameras=False, motion="family:steps")
+    obs = env.reset(2)
+    expert = make_expert(env)
+    first = obs["observation.environment_state"]
+    assert first.shape == (21,) and first.dtype == np.float32
+    np.testing.assert_allclose(first[:3], env.board_home + [0, 0, 0.01], atol=1e-6)
+    np.testing.assert_allclose(first[3:5], env.path_world(0), atol=1e-6)  # the first path point
+    moved = 0.0
+    while not env.done:
+        obs, *_ = env.step(expert.act(obs))
+        moved = max(moved, abs(env.height_offset(env.clock.now())))
+        np.testing.assert_array_equal(obs["observation.environment_state"], first)
+    assert moved > 2e-3  # the board did move after contact; the planner's view did not
+    env.close()
+    env = make_task("wipe", perturb="before_contact", cameras=False)
+    env.reset(2)
+    for _ in range(24):
+        obs, *_ = env.step(env.hold_action())
+    np.testing.assert_allclose(obs["observation.environment_state"][:3] - first[:3], env.shift, atol=2e-3)
+    env.close()
 
 
 def test_record_demos_takes_a_list_of_perturbation_modes(tmp_path):
@@ -171,20 +195,18 @@ def test_force_feedback_expert_wipes_and_its_corrections_show_in_the_force():
         make_expert(env).act()
 
 
-def test_perturb_speed_time_scales_the_after_contact_perturbation():
-    def offsets(speed, kind, times):
+def test_perturb_speed_time_scales_the_after_contact_motion():
+    def offsets(speed, times):
         env = make_task("wipe", perturb="after_contact", cameras=False, perturb_speed=speed)
         env.reset(4)
-        env.wave_kind = kind
         env.contact_time = 0.0
         out = np.array([env.height_offset(env.delay + t) for t in times])
         env.close()
         return out
 
-    tau = np.linspace(0.01, 0.28, 12)  # inside the first step period, so only the ramp is scaled
-    for kind in ("sine", "steps"):
-        slow, fast = offsets(1.0, kind, tau * 4.0), offsets(4.0, kind, tau)
-        np.testing.assert_allclose(fast, slow, atol=1e-12)
-        assert np.abs(slow).max() > 1e-3  # the board really moves
+    tau = np.linspace(0.01, 2.5, 40)
+    slow, fast = offsets(1.0, tau * 4.0), offsets(4.0, tau)
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
+    assert np.abs(slow).max() > 1e-3  # the board really moves
     with pytest.raises(ValueError, match="perturb_speed"):
         make_task("wipe", cameras=False, perturb_speed=0.0).reset(0)

@@ -36,6 +36,7 @@ from tactkit.sim.robot import SimRobot, SimRobotConfig
 from tactkit.sim.sensors import (
     SimCamera,
     SimCameraConfig,
+    SimEnvironmentState,
     SimTactile,
     SimTactileConfig,
     SimWrench,
@@ -67,6 +68,7 @@ class TaskConfig:
     camera_rate_hz: float = 12.0
     camera_size: list[int] = field(default_factory=lambda: [96, 96])  # width, height
     tactile_rate_hz: float = 30.0
+    environment_state_rate_hz: float = 24.0  # observation.environment_state (the scene, low-dim)
     wrench_rate_hz: float = 100.0
     state_rate_hz: float = 100.0  # robot-state streams when recording
     tactile_noise: float = 0.0  # marker tracker noise, normalised units
@@ -78,7 +80,7 @@ class TaskConfig:
         if self.perturb not in PERTURBATIONS:
             raise ValueError(f"perturb must be one of {PERTURBATIONS}, got {self.perturb!r}")
         for name in ("control_hz", "episode_s", "camera_rate_hz", "tactile_rate_hz", "wrench_rate_hz",
-                     "state_rate_hz", "expert_level"):
+                     "state_rate_hz", "environment_state_rate_hz", "expert_level"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if len(self.camera_size) != 2:
@@ -127,6 +129,16 @@ class SimTask(abc.ABC):
     @abc.abstractmethod
     def privileged(self) -> dict[str, Any]:
         """Ground truth for scripted experts (true forces, surface poses...)."""
+
+    def environment_state(self) -> np.ndarray:
+        """The scene as a planner's low-dimensional observation (``observation.environment_state``):
+        object poses and shapes at the resolution a camera has (what it cannot see, e.g. the
+        millimetre after-contact motions, stays out)."""
+        raise NotImplementedError(f"task {self.name!r} has no environment state")
+
+    def environment_state_names(self) -> tuple[str, ...]:
+        """Names of :meth:`environment_state`'s components."""
+        raise NotImplementedError(f"task {self.name!r} has no environment state")
 
     def surface_height(self) -> float:
         """True height (m) of the surface the tool presses on, where the task has one that
@@ -184,6 +196,8 @@ class SimTask(abc.ABC):
         for arm in self.arm_names:
             self.sensors[f"wrench.{arm}"] = SimWrench(SimWrenchConfig(arm=arm, rate_hz=self.config.wrench_rate_hz),
                                                       self.world, self.robot)
+        self.sensors["environment"] = SimEnvironmentState(self.world, self.config.environment_state_rate_hz,
+                                                          self.environment_state, self.environment_state_names())
         if self.config.cameras:
             for cc in self.camera_configs():
                 self.sensors[f"camera.{cc.name}"] = SimCamera(cc, self.world, self.robot)

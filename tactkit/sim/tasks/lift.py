@@ -7,9 +7,11 @@ it needs a clamp force above the slip threshold ``m g / (2 mu)`` and below the b
 threshold. Perturbations:
 
 * ``before_contact``: the box is pushed 2 cm in x and y while the arms approach;
-* ``after_contact``: 0.3-1.0 s into the hold, 0.6-0.9 kg is added to the box over 0.3 s
-  (it gets filled) — the clamp that held the empty box now lets it slip; touch (shear on the
-  gels, the wrist wrench) shows it at once, the cameras do not.
+* ``after_contact``: 0.3-1.0 s into the hold the box starts getting filled: an added mass of
+  up to 0.9 kg (up to 4 kg/s) that follows a motion drawn from the family of
+  :mod:`tactkit.sim.perturbations` (``motion`` picks another) — the clamp that held the empty
+  box now lets it slip; touch (shear on the gels, the wrist wrench) shows it at once, the
+  cameras do not.
 
 Raw score: fraction of the 4 s hold window during which the box is held (bottom >= 7 cm
 above the table) and has never been crushed (a pad's normal force above the break
@@ -27,11 +29,12 @@ import pybullet as p
 
 from tactkit.real import quat as Q
 from tactkit.sim.geometry import DOWN
+from tactkit.sim.perturbations import MotionRange, motion_factory
 from tactkit.sim.robot import ImpedanceGains, SimArmConfig, SimRobotConfig
 from tactkit.sim.scene import add_table, contact_force_on
 from tactkit.sim.sensors import SimCameraConfig, SimTactileConfig
 from tactkit.sim.tactile import MarkerGrid
-from tactkit.sim.tasks.base import FORCE_ALPHA, SimTask, TaskConfig, smoothstep
+from tactkit.sim.tasks.base import FORCE_ALPHA, SimTask, TaskConfig
 
 #: pad facing -y (left arm, at +y) and +y (right arm, at -y)
 PAD_ORIENTATION = {
@@ -49,6 +52,11 @@ class LiftConfig(TaskConfig):
     episode_s: float = 7.5
     expert_level: float = 0.98
     held_height: float = 0.07  # box bottom above the table that counts as held (m)
+    # The expert's clamp force: "force" (default) sizes it from the box's initial mass, then,
+    # once lifted, from the load its wrists measure (a filling box shows in the wrench and the
+    # gels' shear before it slips); "privileged" from the true mass at every step.
+    expert_feedback: str = "force"
+    motion: str = "family"  # the added-mass profile (tactkit.sim.perturbations)
     gains: ImpedanceGains = field(default_factory=lambda: ImpedanceGains(
         stiffness=[1500.0, 1500.0, 1500.0, 60.0, 60.0, 60.0], damping=[90.0, 90.0, 90.0, 2.5, 2.5, 2.5]))
 
@@ -104,10 +112,13 @@ class LiftTask(SimTask):
         self.push = None
         self.robot.reset_tcp({a: np.r_[self.pad_target(a, 0.05, 0.0), PAD_ORIENTATION[a]] for a in SIDE})
 
+    #: the after-contact added mass: 0-0.9 kg, up to 4 kg/s
+    MOTION_RANGE = MotionRange(0.0, 0.9, 4.0)
+
     def setup_perturbation(self, rng: np.random.Generator) -> None:
         self.shift = np.array([rng.uniform(-0.02, 0.02), rng.uniform(-0.02, 0.02)])
         self.delay = rng.uniform(0.3, 1.0)
-        self.added = rng.uniform(0.6, 0.9)
+        self.motion = motion_factory(self.config.motion)(rng, self.MOTION_RANGE, 1)
 
     def pad_target(self, arm: str, gap: float, lift: float) -> np.ndarray:
         """Pad centre ``gap`` m outside the box face on ``arm``'s side, ``lift`` m up."""
@@ -121,7 +132,7 @@ class LiftTask(SimTask):
     def mass_at(self, t: float) -> float:
         if self.config.perturb != "after_contact":
             return self.mass0
-        return self.mass0 + self.added * smoothstep((t - T_LIFT - self.delay) / 0.3)
+        return self.mass0 + max(float(self.motion(t - T_LIFT - self.delay)[0]), 0.0)
 
     def on_physics_step(self) -> None:
         w = self.world
@@ -154,6 +165,13 @@ class LiftTask(SimTask):
         """Per-pad normal force below which the box slips (N)."""
         return (self.mass if mass is None else mass) * 9.81 / (2 * self.mu)
 
+    def environment_state(self) -> np.ndarray:
+        """Box centre (x, y, z) and its width and height: all visible (its mass is not)."""
+        return np.r_[self.box_pose(), self.width, self.height].astype(np.float32)
+
+    def environment_state_names(self) -> tuple[str, ...]:
+        return ("box_x", "box_y", "box_z", "width", "height")
+
     def privileged(self) -> dict[str, Any]:
         return {
             "box": self.box_pose(),
@@ -167,36 +185,66 @@ class LiftTask(SimTask):
 
 
 class LiftExpert:
-    """Scripted bimanual lifter with privileged box pose, mass and friction: approach,
-    squeeze to 1.6x the slip force (capped at 0.8x the break force) with an integral force
-    loop, lift 10 cm, hold — re-computing the clamp force from the live mass."""
+    """Scripted bimanual lifter acting on the state it observes, never on a clock (Markovian):
+    the pads close on the box faces, squeeze to ``margin`` times the slip force (capped at 0.8x
+    the break force) with an integral force loop, lift 10 cm once both pads hold that force,
+    and hold. ``expert_feedback`` chooses how it knows the box's weight (see :class:`LiftConfig`)."""
 
-    def __init__(self, env: LiftTask, margin: float = 1.6) -> None:
+    def __init__(self, env: LiftTask, margin: float = 1.6, approach_speed: float = 0.05,
+                 squeeze_speed: float = 0.02, lift_speed: float = 0.08) -> None:
         self.env = env
         self.margin = margin
+        self.approach_speed = approach_speed
+        self.squeeze_speed = squeeze_speed
+        self.lift_speed = lift_speed
+        self.gap = {"left": 0.05, "right": 0.05}  # commanded pad distance outside the box face
         self.squeeze_i = {"left": 0.0, "right": 0.0}
-        self.base_z: float | None = None
+        self.lift = 0.0
+        self.mass_est: float | None = None
+        self.phase = "approach"  # approach -> squeeze -> lift -> hold
+
+    def _target_force(self, priv: dict[str, Any]) -> float:
+        env = self.env
+        if env.config.expert_feedback == "privileged":
+            mass = priv["mass"]
+        elif env.config.expert_feedback == "force":
+            if self.mass_est is None:
+                self.mass_est = env.mass0
+            if self.phase in ("lift", "hold"):  # the load the wrists carry: -fz of both tools
+                load = -sum(float(env.sensors[f"wrench.{a}"].read_latest().value[2]) for a in SIDE) / 9.81
+                self.mass_est = max(self.mass_est, load)
+            mass = self.mass_est
+        else:
+            raise ValueError(f"lift: expert_feedback must be 'privileged' or 'force', got {env.config.expert_feedback!r}")
+        return min(self.margin * env.slip_force(mass), 0.8 * priv["break_force"])
 
     def act(self, obs: dict | None = None) -> np.ndarray:
         env = self.env
-        t = env.clock.now() + 1.0 / env.config.control_hz
+        dt = 1.0 / env.config.control_hz
         priv = env.privileged()
         k = env.config.gains.stiffness[1]
-        target_force = min(self.margin * priv["slip_force"], 0.8 * priv["break_force"])
-        if t >= T_SQUEEZE - 0.5 and self.base_z is None:
-            self.base_z = float(priv["box"][2])
-        lift = 0.0 if t < T_SQUEEZE else LIFT_HEIGHT * smoothstep((t - T_SQUEEZE) / (T_LIFT - T_SQUEEZE))
-        out = []
-        for arm in ("left", "right"):
-            if t < T_APPROACH:
-                gap = 0.05 * (1 - smoothstep(t / T_APPROACH)) + 0.0
-                pos = env.pad_target(arm, gap, 0.0)
-            else:
+        target = self._target_force(priv)
+        if self.phase == "approach":
+            for arm in SIDE:
+                self.gap[arm] = max(self.gap[arm] - self.approach_speed * dt, 0.0)
+            if all(g <= 0.0 for g in self.gap.values()):
+                self.phase = "squeeze"
+        elif self.phase in ("squeeze", "lift", "hold"):
+            for arm in SIDE:
+                depth = min(-self.gap[arm] + self.squeeze_speed * dt, target / k)  # ramp the press in
+                self.gap[arm] = -depth
                 if priv["forces"][arm] > 0.5:
-                    err = target_force - priv["forces"][arm]
+                    err = target - priv["forces"][arm]
                     self.squeeze_i[arm] = float(np.clip(self.squeeze_i[arm] + 0.3 * err / k, -0.01, 0.02))
-                ramp = smoothstep((t - T_APPROACH) / 0.5)
-                pos = env.pad_target(arm, -ramp * target_force / k - self.squeeze_i[arm], 0.0)
-                pos[2] = env.height / 2 + lift
+            if self.phase == "squeeze" and all(priv["forces"][a] >= 0.9 * target for a in SIDE):
+                self.phase = "lift"
+        if self.phase == "lift":
+            self.lift = min(self.lift + self.lift_speed * dt, LIFT_HEIGHT)
+            if self.lift >= LIFT_HEIGHT:
+                self.phase = "hold"
+        out = []
+        for arm in SIDE:
+            pos = env.pad_target(arm, self.gap[arm] - self.squeeze_i[arm], 0.0)
+            pos[2] = env.height / 2 + self.lift
             out += [pos, PAD_ORIENTATION[arm], [0.0]]
         return np.concatenate(out)

@@ -6,9 +6,10 @@ The blade's edge (parallel to the axis) travels over the top arc in the y-z plan
 to +50 degrees, tilted to stay normal to the surface. Perturbations:
 
 * ``before_contact``: the object moves by up to 3 cm in x/y and 1 cm in z during the approach;
-* ``after_contact``: 0.3-0.6 s after first contact the object starts shifting — three moves of
-  5-9 mm in the y-z plane, each over 0.4 s, 1.2-1.8 s apart — which changes the blade's
-  depth by several millimetres: 10-20 N at the arm's 2000 N/m, obvious to touch.
+* ``after_contact``: 0.3-0.6 s after first contact the object starts moving in the y-z plane
+  along a motion drawn from the family of :mod:`tactkit.sim.perturbations` (each component
+  within +-9 mm and 35 mm/s; ``motion`` picks another), which changes the blade's depth by
+  several millimetres: 10-20 N at the arm's 2000 N/m, obvious to touch.
 
 Raw score: mean over 31 arc points of the fraction of time the normal force was in
 [3, 10] N while the blade edge was within 1.5 cm of the point (never visited: 0).
@@ -25,6 +26,7 @@ import pybullet as p
 
 from tactkit.real import quat as Q
 from tactkit.sim.geometry import DOWN
+from tactkit.sim.perturbations import MotionRange, motion_factory
 from tactkit.sim.robot import ImpedanceGains, SimArmConfig, SimRobotConfig
 from tactkit.sim.scene import add_table, contact_force_on
 from tactkit.sim.sensors import SimTactileConfig
@@ -43,6 +45,13 @@ class PeelConfig(TaskConfig):
     force_band: list[float] = field(default_factory=lambda: [3.0, 10.0])  # N
     arc_points: int = 31
     hit_radius: float = 0.015  # m
+    # The expert's depth control after contact: "force" (default) keeps the object pose felt at
+    # first contact and corrects the depth from the measured normal force only (an integral
+    # loop: the correction follows a force error touch shows); "privileged" follows the true
+    # object pose (feedforward: touch shows little of the correction).
+    expert_feedback: str = "force"
+    expert_force_gain: float = 0.5  # integral gain per control step, in units of force error / stiffness
+    motion: str = "family"  # the after-contact motion (tactkit.sim.perturbations)
     gains: ImpedanceGains = field(default_factory=lambda: ImpedanceGains(
         stiffness=[2000.0, 2000.0, 2000.0, 60.0, 60.0, 60.0], damping=[110.0, 110.0, 110.0, 2.5, 2.5, 2.5]))
 
@@ -91,22 +100,13 @@ class PeelTask(SimTask):
         self.force = 0.0
         self.robot.reset_tcp({"arm": np.r_[self.arc_point(-ARC, 0.03), blade_orientation(-ARC)]})
 
+    #: the after-contact motion of the object in y and z: +-9 mm, up to 35 mm/s per component
+    MOTION_RANGE = MotionRange(-0.009, 0.009, 0.035)
+
     def setup_perturbation(self, rng: np.random.Generator) -> None:
         self.shift = np.array([rng.uniform(-0.03, 0.03), rng.uniform(-0.03, 0.03), rng.uniform(-0.01, 0.01)])
         self.delay = rng.uniform(0.3, 0.6)
-        self.gaps = rng.uniform(1.2, 1.8, size=3)
-        moves = []
-        total = np.zeros(3)
-        for _ in range(3):
-            ang = rng.uniform(0, 2 * math.pi)
-            mag = rng.uniform(0.005, 0.009)
-            step = np.array([0.0, math.cos(ang), math.sin(ang)]) * mag
-            # keep the cumulative shift within ~1 cm of home
-            if np.linalg.norm(total + step) > 0.011:
-                step = -step
-            total = total + step
-            moves.append(step)
-        self.moves = np.array(moves)
+        self.motion = motion_factory(self.config.motion)(rng, self.MOTION_RANGE, 2)
 
     def shift_at(self, t: float) -> np.ndarray:
         """Object offset from home at time ``t`` (both perturbation kinds)."""
@@ -114,10 +114,7 @@ class PeelTask(SimTask):
         if self.config.perturb == "before_contact":
             off = self.shift * smoothstep((t - 0.2) / 0.5)
         elif self.config.perturb == "after_contact" and self.contact_time is not None:
-            start = self.contact_time + self.delay
-            for k, move in enumerate(self.moves):
-                t_k = start + float(np.sum(self.gaps[:k]))
-                off = off + move * smoothstep((t - t_k) / 0.4)
+            off[1:] = self.motion(t - self.contact_time - self.delay)
         return off
 
     def on_physics_step(self) -> None:
@@ -164,6 +161,15 @@ class PeelTask(SimTask):
         r = self.radius + standoff
         return centre + r * np.array([0.0, math.sin(theta), math.cos(theta)])
 
+    def environment_state(self) -> np.ndarray:
+        """Cylinder axis centre (x, y, z) as a camera sees it (the before-contact shift, not
+        the millimetre after-contact moves) and its radius."""
+        visible = self.shift_at(self.world.time) if self.config.perturb == "before_contact" else np.zeros(3)
+        return np.r_[self.home + visible, self.radius].astype(np.float32)
+
+    def environment_state_names(self) -> tuple[str, ...]:
+        return ("object_x", "object_y", "object_z", "radius")
+
     def privileged(self) -> dict[str, Any]:
         t = self.world.time
         dt = 0.02
@@ -177,36 +183,61 @@ class PeelTask(SimTask):
 
 
 class PeelExpert:
-    """Scripted peeler: privileged object pose and true normal force; hover, descend
-    radially, sweep the arc in 5 s at ``force`` N (pose feedforward + integral force loop),
-    lift off."""
+    """Scripted peeler acting on the state it observes, never on a clock (Markovian): from
+    wherever the blade is it moves radially onto the arc start (2 cm/s for the last
+    centimetre), presses ``force`` N, sweeps the arc at constant speed (``sweep_s`` for the
+    whole arc) once the force has built up, with an integral force loop on the depth, then
+    lifts off. ``expert_feedback`` chooses how it tracks the object after contact."""
 
-    def __init__(self, env: PeelTask, force: float = 6.5, sweep_s: float = 5.0) -> None:
+    def __init__(self, env: PeelTask, force: float = 6.5, sweep_s: float = 5.0,
+                 descent_speed: float = 0.05, touch_speed: float = 0.02) -> None:
         self.env = env
         self.force = force
         self.sweep_s = sweep_s
+        self.descent_speed = descent_speed
+        self.touch_speed = touch_speed
         self.depth_i = 0.0
+        self.standoff: float | None = None  # commanded distance outside the surface (m)
+        self.theta = -ARC
+        self.centre_contact: np.ndarray | None = None
+        self.phase = "descend"  # descend -> sweep -> lift
 
     def act(self, obs: dict | None = None) -> np.ndarray:
         env = self.env
         hz = env.config.control_hz
-        t = env.clock.now() + 1.0 / hz
+        dt = 1.0 / hz
         priv = env.privileged()
         k = env.config.gains.stiffness[0]
-        centre = priv["centre"] + priv["velocity"] * 0.75 / hz
-        t0, t1, t2 = 0.8, 1.6, 1.6 + self.sweep_s
-        if t < t1:
-            theta = -ARC
-            standoff = 0.03 + (-self.force / k - 0.03) * smoothstep((t - t0) / (t1 - t0))
-        elif t < t2:
-            theta = -ARC + 2 * ARC * (t - t1) / self.sweep_s
-            if priv["contact"]:
-                self.depth_i -= 0.3 * (self.force - priv["force"]) / k
-                self.depth_i = float(np.clip(self.depth_i, -0.01, 0.01))
-            standoff = -self.force / k + self.depth_i
+        mode = env.config.expert_feedback
+        if mode not in ("privileged", "force"):
+            raise ValueError(f"peel: expert_feedback must be 'privileged' or 'force', got {mode!r}")
+        if mode == "force" and priv["contact"]:
+            if self.centre_contact is None:
+                self.centre_contact = priv["centre"].copy()
+            centre = self.centre_contact  # the pose felt at first contact; then force feedback only
         else:
-            theta = ARC
-            standoff = -self.force / k + 0.05 * smoothstep((t - t2) / 0.6)
-        r = priv["radius"] + standoff
-        pos = centre + r * np.array([0.0, math.sin(theta), math.cos(theta)])
-        return np.r_[pos, blade_orientation(theta), 0.0]
+            centre = priv["centre"] + priv["velocity"] * 0.75 / hz
+        if self.standoff is None:
+            tcp = env.robot.read_state().arms["arm"].tcp_pose[:3]
+            radial = tcp - centre
+            radial[0] = 0.0
+            self.standoff = float(np.linalg.norm(radial)) - priv["radius"]
+        press = -self.force / k
+        if self.phase == "descend":
+            speed = self.descent_speed if self.standoff > 0.01 else self.touch_speed
+            self.standoff = max(self.standoff - speed * dt, press)
+            if priv["contact"]:
+                self.phase = "sweep"
+        if self.phase == "sweep":
+            gain = env.config.expert_force_gain if mode == "force" else 0.3
+            self.depth_i = float(np.clip(self.depth_i - gain * (self.force - priv["force"]) / k, -0.01, 0.01))
+            if priv["force"] >= 0.5 * self.force:
+                self.theta = min(self.theta + 2 * ARC * dt / self.sweep_s, ARC)
+            self.standoff = press + self.depth_i
+            if self.theta >= ARC:
+                self.phase = "lift"
+        if self.phase == "lift":
+            self.standoff = min(self.standoff + 0.05 / 0.6 * dt, press + 0.05)
+        r = priv["radius"] + self.standoff
+        pos = centre + r * np.array([0.0, math.sin(self.theta), math.cos(self.theta)])
+        return np.r_[pos, blade_orientation(self.theta), 0.0]

@@ -6,9 +6,15 @@ pressing with a normal force inside the band. Perturbations:
 
 * ``before_contact``: the board shifts by up to 3 cm sideways and 1 cm in height during the
   approach (visible to the cameras);
-* ``after_contact``: 0.3-0.8 s after first contact the board height starts moving — a slow
-  sinusoid (5-8 mm, 0.25-0.5 Hz) or steps of 4-7 mm smoothed over 0.6 s — too small to see at 96 px but
-  with the arm's 2500 N/m vertical stiffness it swings the force by 10-20 N: obvious to touch.
+* ``after_contact``: 0.3-0.8 s after first contact the board height starts moving along a
+  motion drawn from the family of :mod:`tactkit.sim.perturbations` (random walks, steps, ramps,
+  sines, sums of two; within +-8 mm and 40 mm/s; ``motion`` picks another) — too small to see
+  at 96 px but with the arm's 2500 N/m vertical stiffness it swings the force by 10-20 N:
+  obvious to touch.
+
+The planners' low-dimensional view of the scene, ``observation.environment_state``, is the
+board's top centre (x, y, z) and 9 path points (x, y), as a camera sees them: the before-contact
+shift shows, the millimetre after-contact motion does not.
 
 Raw score: mean over the path points of the fraction of time the force was in [5, 15] N
 while the pad centre was within 1.5 cm of the point (a point never visited scores 0).
@@ -24,6 +30,7 @@ import numpy as np
 import pybullet as p
 
 from tactkit.sim.geometry import DOWN
+from tactkit.sim.perturbations import MotionRange, motion_factory
 from tactkit.sim.robot import ImpedanceGains, SimArmConfig, SimRobotConfig
 from tactkit.sim.scene import add_table, contact_force_on
 from tactkit.sim.sensors import SimTactileConfig
@@ -44,15 +51,18 @@ class WipeConfig(TaskConfig):
     # top height) around the nominal scene: 1 = full range (default), 0 = the same board and path
     # every seed. The perturbations stay random. The same random numbers are drawn either way.
     scene_variation: float = 1.0
-    # The scripted expert's height control after contact: "privileged" follows the true board
-    # height (feedforward; the force barely moves, so touch shows little of the correction),
-    # "force" only reacts to the measured contact force (integral loop, like a teleoperator
-    # feeling the contact: the correction follows a visible force error).
-    expert_feedback: str = "privileged"
+    # The scripted expert's height control after contact: "force" only reacts to the measured
+    # contact force (integral loop, like a teleoperator feeling the contact: the correction
+    # follows a visible force error; the default, what demonstrations should teach);
+    # "privileged" follows the true board height (feedforward; the force barely moves, so touch
+    # shows little of the correction).
+    expert_feedback: str = "force"
     expert_force_gain: float = 0.5  # integral gain per control step, in units of force error / stiffness
-    # Time scale of the after-contact perturbation: 1 = the sine at 0.25-0.5 Hz and steps smoothed
-    # over 0.6 s (slow enough for a 4 Hz planner to follow from proprioception); 4 = 1-2 Hz and
-    # 0.15 s (faster than a plan period: only a loop at sensor rate keeps up). Same amplitudes.
+    # The after-contact board motion: "family" (a random kind of the training family per
+    # episode), "family:<kind>", or "module:function" (tactkit.sim.perturbations).
+    motion: str = "family"
+    # Time scale of the after-contact motion: 1 = the family's speeds (up to 40 mm/s); 4 = the
+    # same shapes four times faster (faster than a plan period: only a loop at sensor rate keeps up).
     perturb_speed: float = 1.0
     hit_radius: float = 0.015  # m
     gains: ImpedanceGains = field(default_factory=lambda: ImpedanceGains(
@@ -113,21 +123,20 @@ class WipeTask(SimTask):
                                         self.board_home.tolist(), physicsClientId=c)
         p.changeConstraint(self.mount, self.board_home.tolist(), maxForce=5000, physicsClientId=c)
         self.board_offset = np.zeros(3)  # commanded offset of the board from home
+        self.visible_offset = np.zeros(3)  # the part of it a camera resolves (before-contact shift)
         start = self.path_world(0)
         self.robot.reset_tcp({"arm": np.r_[start[0], start[1], top + 0.06, DOWN]})
         self.contact_time: float | None = None
         self.force = 0.0
         self.max_force = 0.0
 
+    #: the after-contact board height motion: +-8 mm, up to 40 mm/s (times perturb_speed)
+    MOTION_RANGE = MotionRange(-0.008, 0.008, 0.04)
+
     def setup_perturbation(self, rng: np.random.Generator) -> None:
         self.shift = np.array([rng.uniform(-0.03, 0.03), rng.uniform(-0.03, 0.03), rng.uniform(-0.01, 0.01)])
-        self.wave_kind = "sine" if rng.uniform() < 0.5 else "steps"
         self.delay = rng.uniform(0.3, 0.8)
-        self.amp = rng.uniform(0.005, 0.008)
-        self.freq = rng.uniform(0.25, 0.5)
-        levels = rng.uniform(0.004, 0.007, size=8) * np.tile([1.0, -1.0], 4) * (1 if rng.uniform() < 0.5 else -1)
-        self.step_levels = levels
-        self.step_period = rng.uniform(1.2, 1.8)
+        self.motion = motion_factory(self.config.motion)(rng, self.MOTION_RANGE, 1)
 
     # ---- per physics step -----------------------------------------------------------------
     def height_offset(self, t: float) -> float:
@@ -135,15 +144,7 @@ class WipeTask(SimTask):
         if self.config.perturb != "after_contact" or self.contact_time is None:
             return 0.0
         tau = t - self.contact_time - self.delay
-        if tau <= 0:
-            return 0.0
-        speed = self.config.perturb_speed
-        if self.wave_kind == "sine":
-            return self.amp * math.sin(2 * math.pi * self.freq * speed * tau) * smoothstep(tau * speed / 0.3)
-        i = int(tau // self.step_period)
-        prev = 0.0 if i == 0 else self.step_levels[(i - 1) % len(self.step_levels)]
-        cur = self.step_levels[i % len(self.step_levels)]
-        return prev + (cur - prev) * smoothstep((tau - i * self.step_period) * speed / 0.6)
+        return float(self.motion(tau * self.config.perturb_speed)[0]) if tau > 0 else 0.0
 
     def on_physics_step(self) -> None:
         w = self.world
@@ -151,6 +152,7 @@ class WipeTask(SimTask):
         off = np.zeros(3)
         if self.config.perturb == "before_contact":
             off = self.shift * smoothstep((t - 0.2) / 0.5)
+        self.visible_offset = off.copy()
         off[2] += self.height_offset(t)
         if np.any(off != self.board_offset):
             self.board_offset = off
@@ -195,6 +197,19 @@ class WipeTask(SimTask):
     def surface_height(self) -> float:
         return float(self.board_pose()[2] + BOARD_HALF[2])
 
+    #: path points in the environment state (every 5th of the 41)
+    KEYPOINTS = 9
+
+    def environment_state(self) -> np.ndarray:
+        top = self.board_home + self.visible_offset + np.array([0.0, 0.0, BOARD_HALF[2]])
+        idx = np.linspace(0, len(self.path) - 1, self.KEYPOINTS)
+        pts = self.path[np.round(idx).astype(int)] + top[:2]
+        return np.r_[top, pts.reshape(-1)].astype(np.float32)
+
+    def environment_state_names(self) -> tuple[str, ...]:
+        return ("board_x", "board_y", "board_top_z",
+                *[f"path{i}_{c}" for i in range(self.KEYPOINTS) for c in "xy"])
+
     def privileged(self) -> dict[str, Any]:
         pos = self.board_pose()
         t = self.world.time
@@ -210,24 +225,32 @@ class WipeTask(SimTask):
 
 
 class WipeExpert:
-    """Scripted wiper with privileged board pose and true contact force, acting at the
-    control rate: hover, descend, follow the path in 6 s holding ``force`` N with a
-    surface-height feedforward and an integral force loop, lift off."""
+    """Scripted wiper acting at the control rate on the state it observes, never on a clock
+    (Markovian: a policy that sees the same state can tell what comes next): from wherever the
+    pad is it descends to the path start (2 cm/s for the last centimetre), presses ``force`` N,
+    and once the force has built up follows the path at constant speed (``path_s`` for the
+    whole path) with an integral force loop, then lifts off. ``expert_feedback`` chooses how it
+    tracks the board height after contact (see :class:`WipeConfig`)."""
 
-    def __init__(self, env: WipeTask, force: float = 10.0, path_s: float = 6.0) -> None:
+    def __init__(self, env: WipeTask, force: float = 10.0, path_s: float = 6.0,
+                 descent_speed: float = 0.05, touch_speed: float = 0.02) -> None:
         self.env = env
         self.force = force
         self.path_s = path_s
-        self.z_i = 0.0
-        self.surf_contact: float | None = None
+        self.descent_speed = descent_speed
+        self.touch_speed = touch_speed
+        self.reset()
 
     def reset(self) -> None:
         self.z_i = 0.0
-        self.surf_contact = None
+        self.surf_contact: float | None = None
+        self.z_cmd: float | None = None  # commanded height while descending / lifting off
+        self.s = 0.0  # progress along the path (fractional path index)
+        self.phase = "descend"  # descend -> wipe -> lift
 
     def act(self, obs: dict | None = None) -> np.ndarray:
         env = self.env
-        t = env.clock.now() + 1.0 / env.config.control_hz  # aim at the end of this period
+        dt = 1.0 / env.config.control_hz
         priv = env.privileged()
         k = env.config.gains.stiffness[2]
         mode = env.config.expert_feedback
@@ -238,24 +261,29 @@ class WipeExpert:
                 self.surf_contact = priv["surface_z"]
             surf = self.surf_contact  # the height felt at first contact; then only force feedback
         else:
-            surf = priv["surface_z"] + priv["surface_rate"] * 0.75 / env.config.control_hz
-        t0, t1, t2 = 0.8, 1.6, 1.6 + self.path_s
-        if t < t1:
+            surf = priv["surface_z"] + priv["surface_rate"] * 0.75 * dt
+        if self.z_cmd is None:
+            self.z_cmd = float(env.robot.read_state().arms["arm"].tcp_pose[2])
+        last = len(env.path) - 1
+        if self.phase == "descend":
             xy = env.path_world(0)
-            press = surf - self.force / k
-            z = surf + 0.03 + (press - surf - 0.03) * smoothstep((t - t0) / (t1 - t0))
-        elif t < t2:
-            s = (t - t1) / self.path_s * (len(env.path) - 1)
-            xy = env.path_world(s)
+            speed = self.descent_speed if self.z_cmd > surf + 0.01 else self.touch_speed
+            self.z_cmd = max(self.z_cmd - speed * dt, surf - self.force / k)
             if priv["contact"]:
-                err = self.force - priv["force"]
-                if mode == "force":
-                    self.z_i = float(np.clip(self.z_i - env.config.expert_force_gain * err / k, -0.02, 0.02))
-                else:
-                    self.z_i -= 0.3 * err / k
-                    self.z_i = float(np.clip(self.z_i, -0.01, 0.01))
-            z = surf - self.force / k + self.z_i
-        else:
-            xy = env.path_world(len(env.path) - 1)
-            z = surf + 0.05 * smoothstep((t - t2) / 0.6)
-        return np.r_[xy, z, DOWN, 0.0]
+                self.phase = "wipe"
+        if self.phase == "wipe":
+            err = self.force - priv["force"]
+            if mode == "force":
+                self.z_i = float(np.clip(self.z_i - env.config.expert_force_gain * err / k, -0.02, 0.02))
+            else:
+                self.z_i = float(np.clip(self.z_i - 0.3 * err / k, -0.01, 0.01))
+            if priv["force"] >= 0.5 * self.force:  # the pad presses: move along the path
+                self.s = min(self.s + last * dt / self.path_s, float(last))
+            xy = env.path_world(self.s)
+            self.z_cmd = surf - self.force / k + self.z_i
+            if self.s >= last:
+                self.phase = "lift"
+        if self.phase == "lift":
+            xy = env.path_world(last)
+            self.z_cmd = min(self.z_cmd + 0.05 / 0.6 * dt, surf + 0.05)
+        return np.r_[xy, self.z_cmd, DOWN, 0.0]
