@@ -2,9 +2,12 @@
 
 Closed-loop evaluation in simulation with the real controller in lockstep (the slow policy's
 inference latency simulated). Seeds ``--seed0 .. --seed0+N-1`` are shared by every mode and
-every ``--policy`` (repeat it, optionally as LABEL=PATH, to compare policies side by side).
-Prints per-episode scores and a results table; ``--out DIR`` writes results.json (and
-``--video`` one MP4 per episode).
+every ``--policy`` (repeat it, optionally as LABEL=PATH, to compare policies side by side), so
+comparisons are paired: the table gives each mean with its 95% bootstrap interval, and the
+paired differences to the first policy. ``--schedule`` sets when each policy plans (default
+``paper``: the RDP paper's timing; 0.25 / 0.5 / 1.0: every policy plans that often).
+``--workers N`` runs episodes in N processes (same results as a serial run). ``--out DIR``
+writes results.json (and ``--video`` one MP4 per episode).
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=10, help="seeds per perturbation mode (default 10)")
     p.add_argument("--perturb", default="all", help="none, before_contact, after_contact or all (default)")
     p.add_argument("--seed0", type=int, default=1000, help="first episode seed (default 1000)")
+    p.add_argument("--schedule", default="paper",
+                   help="when policies plan: paper (default; fast-loop policies every 0.67 s, chunk-executing ones "
+                        "every 1.25 s, 167 ms latency) or 0.25 / 0.5 / 1.0 (every policy, s)")
+    p.add_argument("--workers", type=int, default=1, help="parallel episode processes (default 1)")
     p.add_argument("--inference-latency", default=None,
                    help="simulated slow-policy latency in s, or 'measured' (timed once on this machine)")
     p.add_argument("--video", action="store_true", help="write an MP4 of the external camera per episode (needs --out)")
@@ -51,6 +58,7 @@ def _parse_policies(specs: list[str]) -> dict[str, str]:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    import dataclasses
     import json
     from pathlib import Path
 
@@ -58,15 +66,18 @@ def _eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tactkit.experiments.evaluation import (
+        SCHEDULES,
         EvalSettings,
+        PolicySource,
+        differences_table,
         episode_rows,
         evaluate_policy,
         first_window,
         measure_inference_latency,
         results_table,
+        schedule_controller,
         summarize,
     )
-    from tactkit.policies.inference import load_policy
     from tactkit.real.setup import load_robot_setup
     from tactkit.sim.perturbations import parse_modes
     from tactkit.sim.tasks import TASKS
@@ -75,6 +86,10 @@ def _eval(args: argparse.Namespace) -> int:
         raise KeyError(f"unknown task {args.task!r}; known: {', '.join(sorted(TASKS))}")
     if args.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.schedule not in SCHEDULES:
+        raise ValueError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {args.schedule!r}")
     if args.video and not args.out:
         raise ValueError("--video needs --out DIR to write the videos to")
     bad = [o for o in args.overrides if "=" not in o]
@@ -92,36 +107,51 @@ def _eval(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", 0):  # limit hits are counted per episode in results.json
         logging.getLogger("tactkit.real.safety").setLevel(logging.ERROR)
     out = Path(args.out) if args.out else None
+    schedule = SCHEDULES[args.schedule]
     rows = {}
     all_results = {}
     for label, path in policies.items():
-        policy = load_policy(path, device=args.device)
-        over = list(ctrl_over)
+        source = PolicySource(path, (("device", args.device),))
+        policy = source.build()
+        base = load_robot_setup("sim", ctrl_over).controller
+        controller = schedule_controller(base, schedule, policy)
+        # explicit controller settings win over the schedule
+        controller = load_robot_setup("sim", [f"plan_period={controller.plan_period}",
+                                              f"inference_latency={controller.inference_latency}", *ctrl_over]).controller
         if args.inference_latency == "measured":
             latency = measure_inference_latency(policy, first_window(args.task, policy, overrides=task_over))
             print(f"{label}: measured inference latency {latency * 1e3:.1f} ms (plan, median of 3)")
-            over.append(f"controller.inference_latency={latency}")
+            controller = dataclasses.replace(controller, inference_latency=latency)
         elif args.inference_latency is not None:
-            over.append(f"controller.inference_latency={float(args.inference_latency)}")
-        setup = load_robot_setup("sim", over)
-        settings = EvalSettings(setup.controller, task_over, (out / "videos" / label) if args.video and out else None)
+            controller = dataclasses.replace(controller, inference_latency=float(args.inference_latency))
+        settings = EvalSettings(controller, task_over, (out / "videos" / label) if args.video and out else None,
+                                torch_threads=max(1, args.threads))
+        print(f"{label}: plan every {controller.plan_period:.2f} s, inference latency "
+              f"{controller.inference_latency * 1e3:.0f} ms ({args.schedule} schedule)")
         total = args.episodes * len(modes)
         with tqdm(total=total, desc=f"{label} {args.task}", unit="ep") as bar:
             def progress(r, bar=bar, label=label) -> None:
                 bar.update(1)
                 bar.set_postfix(perturb=r.perturb, score=f"{r.score:.2f}")
                 tqdm.write(f"  {label} {r.perturb:>14} seed {r.seed}: score {r.score:.3f} "
-                           f"({'ok' if r.success else 'fail'}) plans {r.plans} fast {r.fast_steps}"
-                           + (f" FAULT {r.fault}" if r.fault else ""))
+                           f"({'ok' if r.success else 'fail'}) plans {r.plans} fast {r.fast_steps} "
+                           f"max force {r.max_force:.0f} N" + (f" FAULT {r.fault}" if r.fault else ""))
 
-            results = evaluate_policy(args.task, policy, args.episodes, modes, settings, args.seed0, progress)
+            results = evaluate_policy(args.task, source if args.workers > 1 else policy, args.episodes, modes,
+                                      settings, args.seed0, progress, workers=args.workers)
         rows[label] = results
         all_results[label] = {"path": path, "summary": summarize(results), "episodes": episode_rows(results),
-                              "inference_latency": setup.controller.inference_latency}
-    print(f"\n{args.task}: mean score ± std (success rate), {args.episodes} seeds from {args.seed0} per mode\n")
+                              "plan_period": controller.plan_period,
+                              "inference_latency": controller.inference_latency}
+    print(f"\n{args.task}: mean score [95% bootstrap interval] (success rate), {args.episodes} paired seeds from "
+          f"{args.seed0} per mode; {schedule.describe()}\n")
     print(results_table(rows))
+    if len(rows) > 1:
+        print()
+        print(differences_table(rows, next(iter(rows))))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps({"task": args.task, "policies": all_results}, indent=2))
+        (out / "results.json").write_text(json.dumps({"task": args.task, "schedule": args.schedule,
+                                                      "policies": all_results}, indent=2))
         print(f"\nwrote {out / 'results.json'}")
     return 0

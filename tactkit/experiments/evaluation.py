@@ -4,14 +4,27 @@ Each episode builds the task for a seed, wires its :class:`~tactkit.sim.robot.Si
 simulated sensors into a :class:`~tactkit.real.runtime.LockstepRuntime` (the same controller
 code that drives a real arm, with the slow policy's inference latency simulated) and scores
 it with the task's metric. Seeds are shared across perturbation modes and policies, so
-comparisons are paired. Importing this module does not import pybullet or torch.
+comparisons are paired (:mod:`tactkit.experiments.stats` gives their bootstrap intervals).
+
+Episodes are independent and deterministic given (policy, task, seed, mode, settings), so
+:func:`evaluate_policy` can spread them over worker processes (``workers``) and still return
+exactly what a serial run returns (one torch thread per process in both cases).
+
+Timing (:data:`SCHEDULES`): a claim about a policy says which schedule it holds at. ``paper``
+follows the RDP paper's real-robot setup in seconds: a policy with a fast loop (RDP) gets a
+new chunk every 0.67 s (16 steps at 24 Hz), a chunk-executing policy (DP, BEAST) every 1.25 s
+(15 of 16 steps at 12 Hz), both with ~4 steps (0.167 s) of inference latency; the others plan
+every 0.25 / 0.5 / 1.0 s whatever the policy. Importing this module does not import pybullet
+or torch.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
 import logging
 import math
+import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,11 +33,79 @@ from typing import Any
 
 import numpy as np
 
+from tactkit.experiments.stats import Estimate, bootstrap_mean, paired_difference
 from tactkit.policies.interface import FastSignal, Plan, Policy
 from tactkit.real.controller import ControllerConfig
-from tactkit.sim.perturbations import PERTURBATIONS
+from tactkit.sim.perturbations import PERTURBATIONS, parse_modes
 
 log = logging.getLogger(__name__)
+
+__all__ = ["PERTURBATIONS", "parse_modes"]  # re-exported for the CLI and benchmarks
+
+#: limits that bound the commanded motion (rates, accelerations, gripper); "wrench" and
+#: "workspace" are reported on their own
+MOTION_LIMITS = ("linear_rate", "angular_rate", "linear_accel", "angular_accel", "gripper_width", "gripper_force")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When policies plan: ``reactive`` for policies with a fast loop (``policy.fast_keys``),
+    ``chunked`` for those that execute their chunk; s between plans, and the simulated latency."""
+
+    name: str
+    reactive: float
+    chunked: float
+    inference_latency: float = 4 / 24
+
+    def plan_period(self, policy: Policy) -> float:
+        return self.reactive if policy.fast_keys else self.chunked
+
+    def describe(self, policy: Policy | None = None) -> str:
+        if policy is not None:
+            return (f"{self.name}: a new chunk every {self.plan_period(policy):.2f} s, "
+                    f"{self.inference_latency * 1e3:.0f} ms latency")
+        if self.reactive == self.chunked:
+            return f"plan every {self.reactive:.2f} s, {self.inference_latency * 1e3:.0f} ms latency"
+        return (f"{self.name}: fast-loop policies plan every {self.reactive:.2f} s, chunk-executing ones every "
+                f"{self.chunked:.2f} s, {self.inference_latency * 1e3:.0f} ms latency")
+
+
+#: ``paper`` (the default) and the sweep
+SCHEDULES: dict[str, Schedule] = {
+    "paper": Schedule("paper", reactive=16 / 24, chunked=15 / 12),
+    "0.25": Schedule("0.25", 0.25, 0.25),
+    "0.5": Schedule("0.5", 0.5, 0.5),
+    "1.0": Schedule("1.0", 1.0, 1.0),
+}
+
+
+def schedule_controller(base: ControllerConfig, schedule: Schedule | str, policy: Policy) -> ControllerConfig:
+    """``base`` with the plan period and latency of ``schedule`` for ``policy``; warns when the
+    policy's chunk ends before the next plan arrives (the controller then holds its last step)."""
+    sched = SCHEDULES[schedule] if isinstance(schedule, str) else schedule
+    period = sched.plan_period(policy)
+    chunk_s = getattr(policy, "chunk_duration", None)
+    if chunk_s is not None and chunk_s < period + sched.inference_latency - 1e-9:
+        log.warning("a %.2f s chunk ends before the next plan (every %.2f s + %.0f ms latency): the last step is held",
+                    chunk_s, period, sched.inference_latency * 1e3)
+    return dataclasses.replace(base, plan_period=period, inference_latency=sched.inference_latency)
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """A policy any process can build: a checkpoint (or run) directory, ``load_policy`` options,
+    and the fast-signal-withheld ablation. Picklable, hashable."""
+
+    path: str
+    options: tuple[tuple[str, Any], ...] = ()
+    withheld: bool = False
+
+    def build(self) -> Policy:
+        from tactkit.policies.inference import load_policy
+
+        policy = load_policy(self.path, **dict(self.options))
+        return FastSignalWithheld(policy) if self.withheld else policy
+
 
 @dataclass
 class EpisodeResult:
@@ -37,13 +118,20 @@ class EpisodeResult:
     plans: int
     fast_steps: int
     plan_steps_dropped: int
-    safety: dict[str, int]
+    safety: dict[str, int]  # limit name -> robot ticks it bound
     fault: str | None
     wall_s: float
+    ticks: int = 0  # robot ticks run
+    max_force: float = 0.0  # N, largest measured contact force (any arm's wrist) of the episode
     video: str | None = None
     #: per robot tick (with ``EvalSettings.trace``): t, measured TCP z, commanded z, measured fz,
     #: and the true contact-surface height where the task has one (wipe's board; NaN elsewhere)
     trace: dict[str, np.ndarray] | None = None
+
+    def limited_share(self, limits: Iterable[str] = MOTION_LIMITS) -> float:
+        """Share of robot ticks on which any of ``limits`` bound the command (upper bound: a tick
+        limited twice counts twice)."""
+        return sum(self.safety.get(k, 0) for k in limits) / max(self.ticks, 1)
 
 
 @dataclass
@@ -54,6 +142,7 @@ class EvalSettings:
     task_overrides: dict[str, Any] = field(default_factory=dict)
     video_dir: Path | None = None  # write one MP4 per episode of the external camera here
     trace: bool = False  # keep a per-tick trace of height and force (for plots)
+    torch_threads: int = 1  # per process: serial and parallel runs give identical results
 
 
 class FastSignalWithheld:
@@ -106,6 +195,8 @@ def run_sim_episode(
     task_name: str, policy: Policy, seed: int, perturb: str, settings: EvalSettings | None = None
 ) -> EpisodeResult:
     """One closed-loop episode of ``policy`` on ``task_name`` (lockstep, deterministic)."""
+    import torch
+
     from tactkit.real.runtime import LockstepRuntime
     from tactkit.sim.tasks import make_task
 
@@ -113,17 +204,22 @@ def run_sim_episode(
     overrides = dict(settings.task_overrides)
     overrides.setdefault("cameras", policy_needs_cameras(policy) or settings.video_dir is not None)
     task = make_task(task_name, perturb=perturb, **overrides)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.torch_threads)
     t0 = time.perf_counter()
     try:
         task.reset(seed)
         frames: list[np.ndarray] = []
         camera = task.sensors.get("camera.external")
         last_frame = [-1]
-
+        max_force = [0.0]
         trace: list[tuple[float, float, float, float, float]] = []
         arm0 = task.arm_names[0]
 
         def on_tick(now: float, state: Any, cmd: Any) -> bool:
+            for a in state.arms.values():
+                f = a.wrench
+                max_force[0] = max(max_force[0], math.sqrt(float(f[0] * f[0] + f[1] * f[1] + f[2] * f[2])))
             if settings.trace:
                 a = state.arms[arm0]
                 trace.append((now, float(a.tcp_pose[2]), float(cmd.arms[arm0].tcp_target[2]), float(a.wrench[2]),
@@ -148,64 +244,164 @@ def run_sim_episode(
             ))
     finally:
         task.close()
+        torch.set_num_threads(threads)
     return EpisodeResult(
         task=task_name, perturb=perturb, seed=seed, score=float(info["score"]), success=bool(info["success"]),
         raw_score=float(info["raw_score"]), plans=stats.plans, fast_steps=stats.fast_steps,
         plan_steps_dropped=stats.plan_steps_dropped, safety=dict(stats.safety), fault=stats.fault,
-        wall_s=time.perf_counter() - t0, video=video,
+        wall_s=time.perf_counter() - t0, ticks=stats.robot_ticks, max_force=max_force[0], video=video,
         trace={k: np.array(v) for k, v in zip(("t", "z", "z_cmd", "fz", "surface_z"), zip(*trace))} if trace else None,
     )
 
 
+# ----------------------------------------------------------------------------- parallel runs
+_WORKER_POLICIES: dict[PolicySource, Policy] = {}
+
+
+def _worker_init() -> None:
+    logging.getLogger("tactkit.real.safety").setLevel(logging.ERROR)
+
+
+def _worker_episode(source: PolicySource, task_name: str, seed: int, perturb: str,
+                    settings: EvalSettings) -> EpisodeResult:
+    policy = _WORKER_POLICIES.get(source)
+    if policy is None:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+        policy = _WORKER_POLICIES[source] = source.build()
+    return run_sim_episode(task_name, policy, seed, perturb, settings)
+
+
 def evaluate_policy(
     task_name: str,
-    policy: Policy,
+    policy: Policy | PolicySource,
     episodes: int,
     modes: Iterable[str],
     settings: EvalSettings | None = None,
     seed0: int = 1000,
     progress: Callable[[EpisodeResult], None] | None = None,
+    workers: int = 1,
 ) -> list[EpisodeResult]:
-    """``episodes`` seeds (``seed0 + i``) under each perturbation mode."""
+    """``episodes`` seeds (``seed0 + i``) under each perturbation mode, in that order.
+
+    ``workers`` > 1 runs the episodes in that many spawned processes; ``policy`` must then be a
+    :class:`PolicySource` (each process loads it once). The results equal a serial run's, bit
+    for bit: every episode builds its own world and resets the policy's sampling noise.
+    ``progress`` is called with each result as it finishes (in completion order)."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    results = []
-    for mode in modes:
-        for i in range(episodes):
-            r = run_sim_episode(task_name, policy, seed0 + i, mode, settings)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    settings = settings or EvalSettings()
+    jobs = [(seed0 + i, mode) for mode in modes for i in range(episodes)]
+    if workers == 1 or len(jobs) == 1:
+        built = policy.build() if isinstance(policy, PolicySource) else policy
+        results = []
+        for seed, mode in jobs:
+            r = run_sim_episode(task_name, built, seed, mode, settings)
             results.append(r)
             if progress is not None:
                 progress(r)
-    return results
+        return results
+    if not isinstance(policy, PolicySource):
+        raise TypeError("evaluate_policy with workers > 1 needs a PolicySource (a checkpoint path each process loads)")
+    results_by_job: dict[tuple[int, str], EpisodeResult] = {}
+    with cf.ProcessPoolExecutor(min(workers, len(jobs)), mp.get_context("spawn"), initializer=_worker_init) as pool:
+        futures = {pool.submit(_worker_episode, policy, task_name, seed, mode, settings): (seed, mode)
+                   for seed, mode in jobs}
+        for fut in cf.as_completed(futures):
+            r = fut.result()
+            results_by_job[futures[fut]] = r
+            if progress is not None:
+                progress(r)
+    return [results_by_job[j] for j in jobs]
 
 
-def summarize(results: list[EpisodeResult]) -> dict[str, dict[str, float]]:
-    """Per perturbation mode: mean/std score, success rate, episodes (and ``all`` over modes)."""
-    out: dict[str, dict[str, float]] = {}
+# ----------------------------------------------------------------------------- summaries
+def _groups(results: list[EpisodeResult]) -> dict[str, list[EpisodeResult]]:
     groups: dict[str, list[EpisodeResult]] = {}
     for r in results:
         groups.setdefault(r.perturb, []).append(r)
     if len(groups) > 1:
         groups["all"] = list(results)
-    for mode, rs in groups.items():
+    return groups
+
+
+def summarize(results: list[EpisodeResult]) -> dict[str, dict[str, Any]]:
+    """Per perturbation mode (and ``all`` over modes): mean score with its bootstrap interval,
+    std, success rate, episodes, the share of robot ticks on which a motion limit (rates,
+    accelerations, gripper) bound the command, wrench-limit ticks per episode, and the largest
+    contact force."""
+    out: dict[str, dict[str, Any]] = {}
+    for mode, rs in _groups(results).items():
         scores = np.array([r.score for r in rs])
+        est = bootstrap_mean(scores)
         out[mode] = {
-            "score": float(scores.mean()),
-            "std": float(scores.std()),
-            "success": float(np.mean([r.success for r in rs])),
-            "episodes": float(len(rs)),
+            "score": est.mean, "ci": [est.lo, est.hi], "std": float(scores.std()),
+            "success": float(np.mean([r.success for r in rs])), "episodes": len(rs),
+            "limited_share": float(np.mean([r.limited_share() for r in rs])),
+            "wrench_ticks": float(np.mean([r.safety.get("wrench", 0) for r in rs])),
+            "max_force": float(max(r.max_force for r in rs)),
+            "limits": {k: float(np.mean([r.safety.get(k, 0) / max(r.ticks, 1) for r in rs]))
+                       for k in sorted({k for r in rs for k in r.safety})},
         }
     return out
 
 
+def _modes(rows: dict[str, list[EpisodeResult]]) -> list[str]:
+    present = {r.perturb for rs in rows.values() for r in rs}
+    modes = [m for m in PERTURBATIONS if m in present]
+    return modes + (["all"] if len(modes) > 1 else [])
+
+
 def results_table(rows: dict[str, list[EpisodeResult]]) -> str:
-    """Markdown table: one row per policy label, mean score (success rate) per mode."""
-    modes = [m for m in (*PERTURBATIONS, "all") if any(m in summarize(rs) for rs in rows.values())]
-    lines = ["| policy | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+    """Markdown table: per policy label, mean score [95% bootstrap interval] (success rate) per
+    mode, then the share of ticks a motion limit bound, wrench-limit ticks per episode and the
+    largest contact force over every episode."""
+    modes = _modes(rows)
+    lines = ["| policy | " + " | ".join(modes) + " | motion-limited ticks | wrench-limit ticks / ep | max force |",
+             "|---|" + "---|" * (len(modes) + 3)]
     for label, rs in rows.items():
         s = summarize(rs)
-        cells = [f"{s[m]['score']:.2f} ± {s[m]['std']:.2f} ({s[m]['success'] * 100:.0f}%)" if m in s else "-" for m in modes]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        cells = [f"{s[m]['score']:.2f} [{s[m]['ci'][0]:.2f}, {s[m]['ci'][1]:.2f}] ({s[m]['success'] * 100:.0f}%)"
+                 if m in s else "-" for m in modes]
+        every = s["all"] if "all" in s else next(iter(s.values()))
+        lines.append(f"| {label} | " + " | ".join(cells)
+                     + f" | {every['limited_share'] * 100:.1f}% | {every['wrench_ticks']:.1f} | {every['max_force']:.0f} N |")
+    return "\n".join(lines)
+
+
+def paired_differences(rows: dict[str, list[EpisodeResult]], baseline: str) -> dict[str, dict[str, Estimate]]:
+    """``{label: {mode: mean paired difference to baseline, with its bootstrap interval}}`` over
+    the (mode, seed) pairs both ran."""
+    if baseline not in rows:
+        raise KeyError(f"baseline {baseline!r} is not one of {list(rows)}")
+    ref = {(r.perturb, r.seed): r.score for r in rows[baseline]}
+    out: dict[str, dict[str, Estimate]] = {}
+    for label, rs in rows.items():
+        if label == baseline:
+            continue
+        mine = {(r.perturb, r.seed): r.score for r in rs}
+        keys = [k for k in mine if k in ref]
+        if not keys:
+            raise ValueError(f"{label!r} and {baseline!r} share no (mode, seed) pair")
+        out[label] = {}
+        for mode in [*sorted({k[0] for k in keys}, key=PERTURBATIONS.index), "all"]:
+            ks = [k for k in keys if mode == "all" or k[0] == mode]
+            out[label][mode] = paired_difference([mine[k] for k in ks], [ref[k] for k in ks])
+        if len(out[label]) == 2:  # one mode: "all" repeats it
+            out[label].pop("all")
+    return out
+
+
+def differences_table(rows: dict[str, list[EpisodeResult]], baseline: str) -> str:
+    """Markdown table of :func:`paired_differences`: mean difference [95% interval] per mode."""
+    diffs = paired_differences(rows, baseline)
+    modes = list(next(iter(diffs.values())))
+    lines = [f"| vs {baseline} (paired seeds) | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+    for label, d in diffs.items():
+        lines.append(f"| {label} | " + " | ".join(d[m].fmt(signed=True) for m in modes) + " |")
     return "\n".join(lines)
 
 

@@ -60,6 +60,11 @@ class TorchPolicy(Policy):
         self.generator.manual_seed(self.seed)
 
     @property
+    def chunk_duration(self) -> float:
+        """Seconds from the newest observation to a plan's last step."""
+        return (self.cfg.horizon - self.n_obs_steps) * self.dt
+
+    @property
     def first_step(self) -> int:
         """Index in the predicted chunk of plan step 0 (newest observation + latency_steps)."""
         return self.n_obs_steps - 1 + self.latency_steps

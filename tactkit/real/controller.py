@@ -33,7 +33,7 @@ from tactkit.real import quat as Q
 from tactkit.real.observations import ActionLayout, ObservationBuffer, state_observations
 from tactkit.real.robot import ArmCommand, RobotCommand, RobotState
 from tactkit.real.safety import SafetyConfig, SafetyFilter
-from tactkit.real.trajectory import BrakingTrajectory, PoseTrajectory
+from tactkit.real.trajectory import BrakingTrajectory, CommandShaper, PoseTrajectory
 from tactkit.real.watchdog import Watchdog, WatchdogConfig
 from tactkit.sensors.base import SensorSample
 
@@ -52,6 +52,10 @@ class ControllerConfig:
     temporal_ensembling: float | None = None  # ACT weight k; None = newest plan replaces the old
     max_pos_speed: float = 0.3  # m/s, interpolation speed limit (below the safety limit)
     max_rot_speed: float = 1.5  # rad/s
+    # the command shaper's acceleration limits as a fraction of the safety filter's (0 = off):
+    # waypoints interpolated linearly change velocity in one robot period, which the filter's
+    # acceleration limit would clip on most ticks (tactkit.real.trajectory.CommandShaper)
+    command_accel_fraction: float = 0.5
     observation_horizon: float = 2.0  # s of history kept per stream
     # wall clock only: SCHED_FIFO priority of the robot loop (the fast loop gets one less, the
     # slow-process poller two less); 0 = normal scheduling. Needs root/CAP_SYS_NICE, otherwise a
@@ -69,6 +73,8 @@ class ControllerConfig:
         for name in ("inference_latency", "execution_latency"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"controller {name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.command_accel_fraction <= 1:
+            raise ValueError(f"controller command_accel_fraction must be in [0, 1], got {self.command_accel_fraction}")
         if not 0 <= self.realtime_priority <= 99:
             raise ValueError(f"controller realtime_priority must be in 0..99, got {self.realtime_priority}")
         if self.fast_rate_hz is not None and not self.fast_rate_hz > 0:
@@ -111,6 +117,7 @@ class ControllerCore:
         self._lock = threading.RLock()
         self._traj: dict[str, PoseTrajectory] = {}
         self._brake: dict[str, BrakingTrajectory] | None = None
+        self._shapers: dict[str, CommandShaper] = {}
         self._gripper: dict[str, float | None] = {a: None for a in self.arm_names}
         self._last_sent: dict[str, tuple[float, np.ndarray]] = {}
         self._velocity: dict[str, np.ndarray] = {a: np.zeros(6) for a in self.arm_names}
@@ -131,6 +138,7 @@ class ControllerCore:
                 pose = np.asarray(state.arms[arm].tcp_pose, dtype=np.float64)
                 self._traj[arm] = PoseTrajectory.hold(pose, now)
                 self._last_sent[arm] = (now, pose)
+                self._shapers[arm] = self._shaper(pose, now)
             self.policy.reset()
             wd = self.config.watchdog
             self.watchdog.watch("plan", wd.plan_timeout, now)
@@ -150,6 +158,7 @@ class ControllerCore:
                 pose = self._last_sent[arm][1]
                 self._traj[arm] = PoseTrajectory.hold(pose, now)
                 self._velocity[arm] = np.zeros(6)
+                self._shapers[arm] = self._shaper(pose, now)
             self.policy.reset()
 
     @property
@@ -267,6 +276,13 @@ class ControllerCore:
 
     # -- robot: interpolate, watchdog, safety ---------------------------------------------------
 
+    def _shaper(self, pose: np.ndarray, now: float) -> CommandShaper | None:
+        f, s = self.config.command_accel_fraction, self.config.safety
+        if f <= 0:
+            return None
+        return CommandShaper(pose, now, self.config.max_pos_speed, self.config.max_rot_speed,
+                             f * s.max_linear_accel, f * s.max_angular_accel)
+
     def robot_tick(self, state: RobotState, now: float) -> RobotCommand:
         """The command to send at ``now`` (already safety-filtered)."""
         with self._lock:
@@ -285,10 +301,16 @@ class ControllerCore:
                     )
                     for arm in self.arm_names
                 }
-            source = self._brake if self._brake is not None else self._traj
             cmd = RobotCommand(timestamp=now, arms={})
             for arm in self.arm_names:
-                cmd.arms[arm] = ArmCommand(source[arm](now), self._gripper[arm])
+                if self._brake is not None:  # the braking profile is already deceleration-limited
+                    pose = self._brake[arm](now)
+                else:
+                    pose = self._traj[arm](now)
+                    shaper = self._shapers.get(arm)
+                    if shaper is not None:
+                        pose = shaper(pose, now)
+                cmd.arms[arm] = ArmCommand(pose, self._gripper[arm])
             out = self.safety.filter(cmd, state)
             for names in self.safety.report.violations.values():
                 self.stats.safety.update(names)

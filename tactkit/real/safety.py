@@ -278,3 +278,7 @@ def _limit_rate(
     if new_speed > vmax:
         new *= vmax / new_speed
     return new
+
+
+#: the filter's rate limiter, also the controller's command shaper (tactkit.real.trajectory)
+limit_rate = _limit_rate

@@ -12,6 +12,12 @@ which lags and would make the arm jump back), the part of the old trajectory aft
 current time is replaced, and the arrival time is pushed back as far as needed to respect
 the linear and angular speed limits.
 
+:class:`CommandShaper` turns the sampled trajectory into the robot's command with bounded
+speed and acceleration: linear interpolation changes velocity in one robot period at every
+waypoint (24-60 times a second), which the safety filter's acceleration limit would otherwise
+clip on most ticks; the shaper tracks the same path with the filter's own rate limiter at a
+fraction of its limits, so the filter stays a gate that normal motion never touches.
+
 Poses are ``(x, y, z, qw, qx, qy, qz)``.
 """
 
@@ -22,6 +28,7 @@ import bisect
 import numpy as np
 
 from tactkit.real import quat as Q
+from tactkit.real.safety import limit_rate
 
 
 def pose_distance(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -166,3 +173,39 @@ class BrakingTrajectory:
         pos = self._pos + self._travel(self._v, self._a, tau)
         quat = Q.canonical(Q.mul(Q.exp(self._travel(self._w, self._alpha, tau)), self._quat))
         return np.concatenate([pos, quat])
+
+
+class CommandShaper:
+    """Speed- and acceleration-limited tracking of a pose target, one call per robot tick
+    (the safety filter's limiter, :func:`tactkit.real.safety.limit_rate`)."""
+
+    def __init__(self, pose: np.ndarray, t: float, max_speed: float, max_rot_speed: float, max_accel: float,
+                 max_rot_accel: float) -> None:
+        if min(max_speed, max_rot_speed, max_accel, max_rot_accel) <= 0:
+            raise ValueError("command shaper limits must be > 0")
+        self.limits = (max_speed, max_rot_speed, max_accel, max_rot_accel)
+        self.reset(pose, t)
+
+    def reset(self, pose: np.ndarray, t: float) -> None:
+        """Rest at ``pose`` at time ``t``."""
+        pose = np.asarray(pose, dtype=np.float64)
+        self.pos, self.quat, self.t = pose[:3].copy(), Q.normalize(pose[3:]), float(t)
+        self.lin_vel, self.ang_vel = np.zeros(3), np.zeros(3)
+
+    def __call__(self, target: np.ndarray, t: float) -> np.ndarray:
+        """The pose to command at ``t`` on the way to ``target``."""
+        target = np.asarray(target, dtype=np.float64)
+        dt = t - self.t
+        if dt <= 0:
+            return np.concatenate([self.pos, self.quat])
+        vmax, wmax, amax, alpha = self.limits
+        delta = target[:3] - self.pos
+        lin = limit_rate(delta, self.lin_vel, dt, vmax, amax)
+        self.lin_vel = delta / dt if lin is None else lin
+        self.pos = self.pos + self.lin_vel * dt
+        rot = Q.delta(self.quat, target[3:])
+        ang = limit_rate(rot, self.ang_vel, dt, wmax, alpha)
+        self.ang_vel = rot / dt if ang is None else ang
+        self.quat = target[3:].copy() if ang is None else Q.canonical(Q.mul(Q.exp(self.ang_vel * dt), self.quat))
+        self.t = float(t)
+        return np.concatenate([self.pos, self.quat])

@@ -96,3 +96,57 @@ def test_streamed_targets_never_jump_and_respect_speed_limits(targets, vmax, wma
         now += gap
     # after the last waypoint it holds the last target exactly
     assert _same_pose(traj(traj.end_time + 10.0), targets[-1][0], tol=1e-9)
+
+
+def test_command_shaper_bounds_acceleration_and_reaches_the_target():
+    from tactkit.real import quat as Q
+    from tactkit.real.trajectory import CommandShaper
+
+    start = np.r_[0.5, 0.0, 0.2, 1.0, 0.0, 0.0, 0.0]
+    target = np.r_[0.52, 0.01, 0.19, Q.exp(np.array([0.0, 0.0, 0.3]))]
+    shaper = CommandShaper(start, 0.0, 0.3, 1.5, 10.0, 30.0)
+    dt, poses = 0.002, []
+    for k in range(1, 400):
+        poses.append(shaper(target, k * dt))
+    poses = np.array(poses)
+    vel = np.diff(poses[:, :3], axis=0) / dt
+    acc = np.linalg.norm(np.diff(vel, axis=0), axis=1) / dt
+    assert acc.max() <= 10.0 * (1 + 1e-6) and np.linalg.norm(vel, axis=1).max() <= 0.3 * (1 + 1e-9)
+    np.testing.assert_allclose(poses[-1][:3], target[:3], atol=1e-9)
+    assert Q.angle(poses[-1][3:], target[3:]) < 1e-9
+    with pytest.raises(ValueError, match="limits"):
+        CommandShaper(start, 0.0, 0.3, 1.5, 0.0, 30.0)
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.0])
+def test_shaped_waypoint_stream_never_trips_the_safety_filter(fraction):
+    """A jittery 12 Hz waypoint stream (a chunk-executing policy) through the controller's
+    interpolation: with the shaper the safety filter's acceleration limit never binds; without
+    it (fraction 0, the old behaviour) it binds at waypoint changes."""
+    from tactkit.real.controller import ControllerConfig, ControllerCore
+    from tactkit.real.robot import ArmState, RobotState
+    from tactkit.real.safety import SafetyConfig
+
+    class Still:
+        obs_keys, n_obs_steps, action_keys, fast_keys, dt = (), 1, ("action.tcp_pose",), (), 1 / 12
+
+        def reset(self):
+            pass
+
+    cfg = ControllerConfig(command_accel_fraction=fraction, safety=SafetyConfig(max_linear_accel=20.0,
+                                                                                  max_angular_accel=60.0))
+    core = ControllerCore(Still(), ("arm",), cfg)
+    pose = np.r_[0.5, 0.0, 0.1, 0.0, 1.0, 0.0, 0.0]
+    state = RobotState(0.0, {"arm": ArmState(pose, np.zeros(6), np.zeros(7), 0.0, np.zeros(6))})
+    core.start(state, 0.0)
+    rng = np.random.default_rng(0)
+    limited = 0
+    for k in range(1, 1000):
+        now = k * 0.002
+        if k % 42 == 1:  # a new waypoint every 1/12 s: the path plus 1 mm of jitter
+            wp = pose.copy()
+            wp[:3] += [0.03 * now, 0.0, -0.01 * now] + rng.normal(0, 0.001, 3)
+            core._traj["arm"] = core._traj["arm"].schedule_waypoint(wp, now + 1 / 12, now, 0.3, 1.5)
+        core.robot_tick(state, now)
+        limited += bool(core.safety.report.violations.get("arm"))
+    assert (limited == 0) if fraction > 0 else (limited > 5), limited
