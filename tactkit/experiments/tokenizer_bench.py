@@ -261,6 +261,43 @@ def beast_clipped(tok: BeastTokenizer, ds: Dataset) -> float:
     return float(np.mean((c < tok.low) | (c > tok.high)))
 
 
+def beast_error_decomposition(ds: Dataset, ns: list[int], degree: int = 4) -> list[dict[str, float]]:
+    """BEAST's pose MSE per number of control points, taken apart (docs/beast.md, "Why BEAST's
+    error can rise with N"): the unquantised fit; quantised to 256 levels without clamping;
+    as encoded; and the same with bounds fitted on training and test chunks, with 4096 bins,
+    with ridge 0; plus the fraction of test control points beyond the bounds, the bounds'
+    width over the data range and the basis' condition number."""
+    norm = MinMaxNormalizer.fit(ds.train)
+    t, d, pose = ds.chunk_len, ds.action_dim, ds.pose_dims
+    x = ds.test.reshape(-1, t, d)
+    span = ds.train.max(axis=(0, 1)) - ds.train.min(axis=(0, 1))
+
+    def mse(y: np.ndarray) -> float:
+        return float(((norm.normalize(y) - norm.normalize(x))[..., pose] ** 2).mean())
+
+    rows = []
+    for n in ns:
+        def beast(train: np.ndarray, n: int = n, **kw: Any) -> BeastTokenizer:
+            return BeastTokenizer(d, t, n, degree=min(degree, n - 1), gripper_dims=ds.gripper_dims, **kw).fit(train)
+
+        tok = beast(ds.train)
+        c = tok.fit_controls(x)
+        step = (tok.high - tok.low) / (tok.bins - 1)
+        sv = np.linalg.svd(tok.basis, compute_uv=False)
+        rows.append({
+            "N": n, "fit": mse(tok.evaluate(c)),
+            "quantised_unclamped": mse(tok.evaluate(np.rint((c - tok.low) / step) * step + tok.low)),
+            "encoded": mse(tok.decode(tok.encode(x))),
+            **{k: mse(b.decode(b.encode(x))) for k, b in (
+                ("bounds_train_test", beast(np.concatenate([ds.train, x]))), ("bins_4096", beast(ds.train, bins=4096)),
+                ("ridge_0", beast(ds.train, ridge=0.0)))},
+            "clipped": float(((c < tok.low) | (c > tok.high))[..., pose].mean()),
+            "bound_width_over_range": float(((tok.high - tok.low)[:, pose] / span[pose]).mean()),
+            "cond": float(sv[0] / sv[-1]),
+        })
+    return rows
+
+
 def beast_continuity(tok: BeastTokenizer, ds: Dataset, norm: MinMaxNormalizer) -> dict[str, float]:
     """Chain chunks closed-loop (each chunk pinned to the previous decoded one): gaps and MSE."""
     out: dict[str, float] = {}

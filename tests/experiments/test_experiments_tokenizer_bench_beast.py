@@ -50,3 +50,18 @@ def test_recorded_command_names_the_settings_that_ran() -> None:
 
 def test_plot_draws_only_tokenizers_the_tables_have() -> None:
     assert set(_CURVES) <= {"beast", "beast_half", "fast", "binning"}
+
+
+def test_error_decomposition_separates_clamping_from_quantisation() -> None:
+    """A test set beyond the training range: the error as encoded is the clamping, which bounds
+    that cover the test chunks remove and finer bins do not."""
+    from tactkit.experiments.tokenizer_bench import beast_error_decomposition
+
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 1, 16)[None, :, None]
+    train = np.sin(2 * np.pi * rng.uniform(0.2, 0.6, (300, 1, 2)) * t + rng.uniform(0, 6, (300, 1, 2)))
+    ds = Dataset("wide", train, 1.3 * train[:40][None], ())
+    (r,) = beast_error_decomposition(ds, [8])
+    assert r["fit"] <= r["quantised_unclamped"] < r["encoded"] and r["clipped"] > 0.05
+    assert r["bounds_train_test"] < 0.1 * r["encoded"] and r["bins_4096"] > 0.5 * r["encoded"]
+    assert 0.9 < r["bound_width_over_range"] < 1.5 and 1 < r["cond"] < 20

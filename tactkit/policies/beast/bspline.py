@@ -13,6 +13,8 @@ textbook scalar recursion, kept as an independent reference for tests and the be
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.interpolate import BSpline
 
@@ -61,12 +63,20 @@ def design_matrix(
     it they are an error.
     """
     x = _check_times(times, extrapolate)
-    knots = clamped_uniform_knots(num_ctrl, degree)
-    if x.size == 0:
-        return np.zeros((0, num_ctrl))
-    if derivative > degree:
+    _check_degree_ctrl(num_ctrl, degree)
+    if x.size == 0 or derivative > degree:
         return np.zeros((x.size, num_ctrl))
-    return BSpline(knots, np.eye(num_ctrl), degree, extrapolate=extrapolate)(x, nu=derivative)
+    return _basis_spline(int(num_ctrl), int(degree), bool(extrapolate))(x, nu=derivative)
+
+
+@functools.lru_cache(maxsize=64)
+def _basis_spline(num_ctrl: int, degree: int, extrapolate: bool) -> BSpline:
+    """The basis functions as one vector-valued spline: its control points are the identity.
+
+    Built once per setting: constructing a scipy ``BSpline`` (knot checks) costs several times
+    more than evaluating it, and the policy evaluates one time per control tick.
+    """
+    return BSpline(clamped_uniform_knots(num_ctrl, degree), np.eye(num_ctrl), degree, extrapolate=extrapolate)
 
 
 def derivative_scales(num_ctrl: int, degree: int) -> tuple[float, float]:
