@@ -35,6 +35,7 @@ DEMO = ("runs/demo/dp", "runs/demo/rdp/ldp")
 
 #: every benchmark script (name = file stem) -> how to run it
 BENCHES: dict[str, Bench] = {
+    "beast_error_vs_n": Bench((), ("--dataset", "min_jerk/D7/T16", "--settings", "quick")),
     "controller_paper_table": Bench(
         ("--demos", "20", "--steps", "1500", "--wipe-steps", "3000", "--episodes", "3", "--fixed-scene-wipe"),
         ("--tasks", "wipe", "--policies", "dp,rdp", "--demos", "2", "--steps", "20", "--episodes", "1",

@@ -38,8 +38,22 @@ def _bench(args: argparse.Namespace) -> int:
     if args.data is not None and not Path(args.data).exists() and "://" not in args.data:
         raise FileNotFoundError(f"--data {args.data}: no such store")
     result = run_bench(settings, data=args.data, fps=args.fps, progress=sys.stderr.isatty())
-    command = "tactkit tokenizer bench " + " ".join(a for a in sys.argv[3:]) if sys.argv[1:3] == ["tokenizer", "bench"] else "tactkit tokenizer bench"
-    md, png = write_outputs(result, settings, Path(args.out), command.strip())
+    md, png = write_outputs(result, settings, Path(args.out), _command(args))
     print(md)
     print(f"\nwrote {Path(args.out) / 'tokenizer_bench.md'}, {Path(args.out) / 'tokenizer_bench.json'}, {png}")
     return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run, from the parsed options (benchmarks/ and
+    run_all.py call in with their own sys.argv, which named the wrong settings)."""
+    parts = ["tactkit tokenizer bench"]
+    if args.quick:
+        parts.append("--quick")
+    if args.data is not None:
+        parts += ["--data", args.data, "--fps", f"{args.fps:g}"]
+    if args.seed != 0:
+        parts += ["--seed", str(args.seed)]
+    if args.blas_threads != 1:
+        parts += ["--blas-threads", str(args.blas_threads)]
+    return " ".join(parts + ["--out", str(args.out)])

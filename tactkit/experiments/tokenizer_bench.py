@@ -9,7 +9,13 @@ validity and error after random token substitutions, encode / decode time per ch
 
 The throughput target compares BEAST encode+decode (tokens included) at batch 256 against a
 direct implementation, :func:`reference_encode_decode`, that rebuilds the basis with the
-scalar Cox-de Boor recursion and solves the normal equations on every call.
+scalar Cox-de Boor recursion and solves the normal equations on every call: >= 6x at T = 32
+(issue 17: the official BEAST implementation is ~17x slower than that reference, so 6x keeps
+BEAST >= 100x faster than it).
+
+BEAST rows also report ``clipped``: the fraction of test control points outside the bounds
+fitted on the training chunks, which quantisation clamps (see docs/beast.md: it is what makes
+BEAST's error rise with N when the training chunks do not cover the test range).
 """
 
 from __future__ import annotations
@@ -48,13 +54,14 @@ class BenchSettings:
     fast_sweep: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0, 50.0)
     substitutions: tuple[int, ...] = (1, 2, 5)
     timing_budget_s: float = 0.05
+    throughput_chunk_lens: tuple[int, ...] = (10, 16, 32)  # the target is judged at T = 32
     throughput_rounds: int = 30
     seed: int = 0
 
     @classmethod
     def quick(cls) -> BenchSettings:
         return cls(arms=(1,), chunk_lens=(16,), train_traj=12, test_traj=4, test_chunks_per_traj=8,
-                   fast_sweep=(5.0, 10.0, 20.0), timing_budget_s=0.01, throughput_rounds=5)
+                   fast_sweep=(5.0, 10.0, 20.0), timing_budget_s=0.01, throughput_chunk_lens=(32,), throughput_rounds=5)
 
 
 @dataclass
@@ -248,6 +255,49 @@ def measure(tok: ActionTokenizer, ds: Dataset, norm: MinMaxNormalizer, s: BenchS
     return row
 
 
+def beast_clipped(tok: BeastTokenizer, ds: Dataset) -> float:
+    """Fraction of the test chunks' control points outside the fitted bounds (clamped by the quantiser)."""
+    c = tok.fit_controls(ds.test.reshape(-1, ds.chunk_len, ds.action_dim))
+    return float(np.mean((c < tok.low) | (c > tok.high)))
+
+
+def beast_error_decomposition(ds: Dataset, ns: list[int], degree: int = 4) -> list[dict[str, float]]:
+    """BEAST's pose MSE per number of control points, taken apart (docs/beast.md, "Why BEAST's
+    error can rise with N"): the unquantised fit; quantised to 256 levels without clamping;
+    as encoded; and the same with bounds fitted on training and test chunks, with 4096 bins,
+    with ridge 0; plus the fraction of test control points beyond the bounds, the bounds'
+    width over the data range and the basis' condition number."""
+    norm = MinMaxNormalizer.fit(ds.train)
+    t, d, pose = ds.chunk_len, ds.action_dim, ds.pose_dims
+    x = ds.test.reshape(-1, t, d)
+    span = ds.train.max(axis=(0, 1)) - ds.train.min(axis=(0, 1))
+
+    def mse(y: np.ndarray) -> float:
+        return float(((norm.normalize(y) - norm.normalize(x))[..., pose] ** 2).mean())
+
+    rows = []
+    for n in ns:
+        def beast(train: np.ndarray, n: int = n, **kw: Any) -> BeastTokenizer:
+            return BeastTokenizer(d, t, n, degree=min(degree, n - 1), gripper_dims=ds.gripper_dims, **kw).fit(train)
+
+        tok = beast(ds.train)
+        c = tok.fit_controls(x)
+        step = (tok.high - tok.low) / (tok.bins - 1)
+        sv = np.linalg.svd(tok.basis, compute_uv=False)
+        rows.append({
+            "N": n, "fit": mse(tok.evaluate(c)),
+            "quantised_unclamped": mse(tok.evaluate(np.rint((c - tok.low) / step) * step + tok.low)),
+            "encoded": mse(tok.decode(tok.encode(x))),
+            **{k: mse(b.decode(b.encode(x))) for k, b in (
+                ("bounds_train_test", beast(np.concatenate([ds.train, x]))), ("bins_4096", beast(ds.train, bins=4096)),
+                ("ridge_0", beast(ds.train, ridge=0.0)))},
+            "clipped": float(((c < tok.low) | (c > tok.high))[..., pose].mean()),
+            "bound_width_over_range": float(((tok.high - tok.low)[:, pose] / span[pose]).mean()),
+            "cond": float(sv[0] / sv[-1]),
+        })
+    return rows
+
+
 def beast_continuity(tok: BeastTokenizer, ds: Dataset, norm: MinMaxNormalizer) -> dict[str, float]:
     """Chain chunks closed-loop (each chunk pinned to the previous decoded one): gaps and MSE."""
     out: dict[str, float] = {}
@@ -301,7 +351,7 @@ def bench_dataset(ds: Dataset, s: BenchSettings, result: BenchResult) -> None:
     for n in ns:
         tok = BeastTokenizer(d, t, n, degree=s.degree, gripper_dims=ds.gripper_dims).fit(ds.train)
         row = measure(tok, ds, norm, s, rng, full=False)
-        result.sweep.append({**row, "tokenizer": "beast", "setting": f"N={n} p={s.degree}"})
+        result.sweep.append({**row, "tokenizer": "beast", "setting": f"N={n} p={s.degree}", "clipped": beast_clipped(tok, ds)})
         if ds.gripper_dims:  # the same budget with grippers fitted as degree-p splines too
             tok = BeastTokenizer(d, t, n, degree=s.degree).fit(ds.train)
             row = measure(tok, ds, norm, s, rng, full=False)
@@ -314,11 +364,12 @@ def bench_dataset(ds: Dataset, s: BenchSettings, result: BenchResult) -> None:
     fast_row["setting"] = f"scale={s.fast_scale:g} vocab={fast_main.vocab_size}"
     beast = beast_for_budget(ds, fast_row["tokens_mean"], s.degree).fit(ds.train)
     beast_row = measure(beast, ds, norm, s, rng)
-    beast_row.update(setting=_beast_label(beast), **beast_continuity(beast, ds, norm))
+    beast_row.update(setting=_beast_label(beast), clipped=beast_clipped(beast, ds), **beast_continuity(beast, ds, norm))
     # BEAST as typically configured (N = T / 2, degree p): more tokens than FAST, for reference
     half = BeastTokenizer(d, t, max(s.degree + 1, t // 2), degree=s.degree, gripper_dims=ds.gripper_dims).fit(ds.train)
     half_row = measure(half, ds, norm, s, rng)
-    half_row.update(tokenizer="beast_half", setting=_beast_label(half), **beast_continuity(half, ds, norm))
+    half_row.update(tokenizer="beast_half", setting=_beast_label(half), clipped=beast_clipped(half, ds),
+                    **beast_continuity(half, ds, norm))
     bin_row = measure(binning, ds, norm, s, rng)
     bin_row["setting"] = "256 bins"
     result.rows += [beast_row, half_row, fast_row, bin_row]
@@ -327,7 +378,7 @@ def bench_dataset(ds: Dataset, s: BenchSettings, result: BenchResult) -> None:
 def bench_throughput(s: BenchSettings, result: BenchResult) -> None:
     """BEAST encode+decode (with tokens) vs the direct reference, batch 256, side by side."""
     for arms in s.arms:
-        for t in s.chunk_lens:
+        for t in s.throughput_chunk_lens:
             d = 7 * arms
             n = max(s.degree + 1, t // 2)
             x = chunk(generate("sinusoids", 8, 40 * t, arms, s.seed), t, t).reshape(-1, t, d)[:256]
@@ -341,7 +392,7 @@ def bench_throughput(s: BenchSettings, result: BenchResult) -> None:
                 lambda x=x, n=n, r=tok.ridge: vectorised_rebuild_encode_decode(x, n, s.degree, r),
             ], rounds=s.throughput_rounds)
             result.throughput.append({
-                "config": f"D{d}/T{t}/N{n}/p{s.degree}", "beast_us_per_chunk": 1e6 * ours / 256,
+                "config": f"D{d}/T{t}/N{n}/p{s.degree}", "chunk_len": t, "beast_us_per_chunk": 1e6 * ours / 256,
                 "direct_us_per_chunk": 1e6 * direct / 256, "rebuild_vec_us_per_chunk": 1e6 * vec / 256,
                 "speedup_vs_direct": direct / ours, "speedup_vs_rebuild_vec": vec / ours, "fit_agreement": err,
             })
@@ -377,12 +428,13 @@ def evaluate_targets(result: BenchResult) -> None:
     wins, points = _sweep_wins(result.sweep)
     result.targets.append({"target": "(info) along the sweeps: BEAST points below FAST's MSE-vs-tokens curve",
                            "measured": f"{wins}/{points} BEAST (N, D, T) points inside FAST's token range", "pass": None})
-    if result.throughput:
-        worst = min(r["speedup_vs_direct"] for r in result.throughput)
-        result.targets.append({"target": "encode+decode throughput at batch 256 >= 20x direct (Cox-de Boor + normal equations)",
-                               "measured": f"min speed-up {worst:.1f}x (vs scipy-basis rebuild: "
-                                           f"{min(r['speedup_vs_rebuild_vec'] for r in result.throughput):.1f}x)",
-                               "pass": worst >= 20.0})
+    at32 = [r["speedup_vs_direct"] for r in result.throughput if r["chunk_len"] == 32]
+    if at32:
+        every = [r["speedup_vs_direct"] for r in result.throughput]
+        result.targets.append({"target": "encode+decode throughput at batch 256, T = 32: >= 6x direct (Cox-de Boor + normal equations)",
+                               "measured": f"min speed-up at T = 32: {min(at32):.1f}x (every T: {min(every):.1f}-{max(every):.1f}x; "
+                                           f"vs scipy-basis rebuild: {min(r['speedup_vs_rebuild_vec'] for r in result.throughput):.1f}x)",
+                               "pass": min(at32) >= 6.0})
 
 
 def _sweep_wins(sweep: list[dict[str, Any]]) -> tuple[int, int]:

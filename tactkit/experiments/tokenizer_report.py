@@ -37,7 +37,8 @@ def render_markdown(result: BenchResult, s: BenchSettings, command: str) -> str:
         f"BEAST degree {s.degree}, 256 bins; FAST scale {s.fast_scale:g}, vocab {s.fast_vocab}; binning 256 bins.  ",
         "Errors in normalised units (training min-max -> [-1, 1]); jerk and gaps over pose dims (grippers excluded). "
         "Row `beast` is sized to FAST's mean token count: N = floor(FAST tokens / D), degree min(4, N - 1); "
-        "row `beast_half` is BEAST as typically configured, N = T / 2 (at least p + 1), degree 4.",
+        "row `beast_half` is BEAST as typically configured, N = T / 2 (at least p + 1), degree 4. "
+        "`clipped`: test control points outside BEAST's bounds (fitted on the training chunks), which the quantiser clamps.",
         "",
         "## Targets",
         "",
@@ -47,20 +48,21 @@ def render_markdown(result: BenchResult, s: BenchSettings, command: str) -> str:
     ]
     if result.throughput:
         out += ["## Throughput (batch 256, encode + decode)", "",
-                _table(["config", "BEAST us/chunk", "direct us/chunk", "speed-up", "scipy rebuild us/chunk", "speed-up", "fit agreement"],
+                _table(["config", "BEAST us/chunk", "direct us/chunk", "speed-up", "scipy-basis rebuild us/chunk", "speed-up", "fit agreement"],
                        [[r["config"], _f(r["beast_us_per_chunk"]), _f(r["direct_us_per_chunk"]), _f(r["speedup_vs_direct"]) + "x",
                          _f(r["rebuild_vec_us_per_chunk"]), _f(r["speedup_vs_rebuild_vec"]) + "x", _f(r["fit_agreement"], 2)]
                         for r in result.throughput]), ""]
     subs = sorted(int(k[9:]) for k in (result.rows[0] if result.rows else {}) if k.startswith("valid_sub"))
     header = ["dataset", "tokenizer", "tokens mean / p99", "MSE", "MSE pose / gripper", "max err", "jerk", "gap mean / max"]
     header += [f"valid / MSE @{k} sub" for k in subs]
-    header += ["enc us b1 / b256", "dec us b1 / b256"]
+    header += ["enc us b1 / b256", "dec us b1 / b256", "clipped"]
     rows = []
     for r in result.rows:
         rows.append([r["dataset"], f"{r['tokenizer']} ({r['setting']})", f"{_f(r['tokens_mean'])} / {_f(r['tokens_p99'])}",
                      _f(r["mse"]), f"{_f(r['mse_pose'])} / {_f(r['mse_gripper'])}", _f(r["max_err"]), _f(r["jerk"]), f"{_f(r['gap_mean'])} / {_f(r['gap_max'])}"]
                     + [f"{r[f'valid_sub{k}']:.0%} / {_f(r[f'mse_sub{k}'])}" for k in subs]
-                    + [f"{_f(r['enc_us_b1'])} / {_f(r['enc_us_b256'])}", f"{_f(r['dec_us_b1'])} / {_f(r['dec_us_b256'])}"])
+                    + [f"{_f(r['enc_us_b1'])} / {_f(r['enc_us_b256'])}", f"{_f(r['dec_us_b1'])} / {_f(r['dec_us_b256'])}",
+                       f"{r['clipped']:.2%}" if "clipped" in r else "-"])
     out += ["## Per dataset", "", _table(header, rows), ""]
     beast = [r for r in result.rows if r["tokenizer"].startswith("beast")]
     if beast:
@@ -72,18 +74,26 @@ def render_markdown(result: BenchResult, s: BenchSettings, command: str) -> str:
     return "\n".join(out)
 
 
-def plot(result: BenchResult, path: Path) -> Path:
-    """Error (MSE) against tokens per chunk: one panel per family and chunk length."""
+# the sweeps drawn, named as the tables name them
+_CURVES = {"beast": ("tab:blue", "beast: N = p + 1 .. T, p = 4"), "fast": ("tab:orange", "fast: scale 2 .. 50"),
+           "binning": ("tab:green", "binning: 256 bins")}
+_DIMS = {"D7": ("-", "D = 7 (one arm)"), "D14": ("--", "D = 14 (two arms)")}
+
+
+def plot(result: BenchResult, path: Path, s: BenchSettings | None = None) -> Path:
+    """Error (MSE, all dims) against tokens per chunk: one panel per family and chunk length."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     names = sorted({r["dataset"] for r in result.sweep})
     fams = list(dict.fromkeys(n.split("/")[0] for n in names))
     ts = sorted({n.split("/")[2] for n in names}, key=lambda x: int(x[1:]))
-    fig, axes = plt.subplots(len(ts), len(fams), figsize=(3.2 * len(fams), 2.8 * len(ts)), squeeze=False)
-    colours = {"beast": "tab:blue", "beast_spline_gripper": "tab:purple", "fast": "tab:orange", "binning": "tab:green"}
+    height = 2.6 * len(ts) + 0.6  # inches: panels, the legend on top, the note at the bottom
+    fig, axes = plt.subplots(len(ts), len(fams), figsize=(3.2 * len(fams), height), squeeze=False)
     for i, t in enumerate(ts):
         for j, fam in enumerate(fams):
             ax = axes[i][j]
@@ -91,23 +101,40 @@ def plot(result: BenchResult, path: Path) -> Path:
                 f, d, tt = name.split("/")
                 if f != fam or tt != t:
                     continue
-                style = "-" if d == "D7" else "--"
-                for tok in colours:
+                for tok, (colour, _) in _CURVES.items():
                     pts = sorted((r["tokens_mean"], r["mse"]) for r in result.sweep if r["dataset"] == name and r["tokenizer"] == tok)
                     if pts:
                         x, y = zip(*pts)
-                        ax.plot(x, y, style, marker="o", ms=3, color=colours[tok], label=f"{tok} {d}")
+                        ax.plot(x, y, _DIMS.get(d, (":", ""))[0], marker="o", ms=3, color=colour)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            # labels at 1-2-5 steps within a decade, no minor labels (they overlapped)
+            lo, hi = ax.get_ylim()
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if hi / lo < 100 else (1.0,)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}".replace("e-0", "e-")))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_title(f"{fam} {t}", fontsize=9)
             ax.tick_params(labelsize=7)
+            ax.grid(True, which="major", alpha=0.3)
             if i == len(ts) - 1:
                 ax.set_xlabel("tokens per chunk", fontsize=8)
             if j == 0:
                 ax.set_ylabel("MSE (normalised)", fontsize=8)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=6, fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    handles = [Line2D([], [], color=c, marker="o", ms=3, label=label) for c, label in _CURVES.values()]
+    handles += [Line2D([], [], color="grey", ls=ls, label=label) for ls, label in _DIMS.values()]
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False)
+    clipped = [r["clipped"] for r in result.sweep if "clipped" in r]
+    note = "MSE over all dims (grippers included) of held-out chunks"
+    if s is not None:
+        note += f" of {s.test_traj} trajectories, tokenizers fitted on {s.train_traj} others"
+    if clipped:
+        note += (f"; {min(clipped):.1%}-{max(clipped):.1%} of BEAST's test control points lie beyond its training bounds "
+                 "and are clamped: where BEAST's error rises with N, that is why (docs/beast.md)")
+    fig.text(0.5, 0.02 / height, note, fontsize=8, ha="center", va="bottom")
+    fig.tight_layout(rect=(0, 0.25 / height, 1, 1 - 0.25 / height))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -122,4 +149,4 @@ def write_outputs(result: BenchResult, s: BenchSettings, out_dir: Path, command:
     payload = {"settings": asdict(s), "machine": machine(), "command": command, "targets": result.targets,
                "throughput": result.throughput, "rows": result.rows, "sweep": result.sweep}
     (out_dir / "tokenizer_bench.json").write_text(json.dumps(payload, indent=1, default=float) + "\n")
-    return md, plot(result, out_dir / "tokenizer_bench.png")
+    return md, plot(result, out_dir / "tokenizer_bench.png", s)

@@ -6,11 +6,14 @@ first control point and ends at the last (endpoint interpolation), and the ``N``
 functions sum to one everywhere (partition of unity). ``N = p + 1`` gives the Bernstein
 (Bezier) basis; ``p = 0`` gives ``N`` piecewise-constant segments of equal width.
 
-:func:`design_matrix` uses scipy's vectorised evaluation. :func:`cox_de_boor_matrix` is the
+:func:`design_matrix` evaluates the basis (or its derivatives) with scipy: the basis functions
+are the spline whose control points are the identity matrix. :func:`cox_de_boor_matrix` is the
 textbook scalar recursion, kept as an independent reference for tests and the benchmark.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from scipy.interpolate import BSpline
@@ -33,24 +36,47 @@ def clamped_uniform_knots(num_ctrl: int, degree: int) -> np.ndarray:
     return np.concatenate([np.zeros(degree + 1), interior, np.ones(degree + 1)])
 
 
-def _check_times(times: np.ndarray | list[float]) -> np.ndarray:
+def _check_times(times: np.ndarray | list[float], extrapolate: bool = False) -> np.ndarray:
     x = np.asarray(times, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"times must be 1-D, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError("times contain NaN or inf")
+    if extrapolate:
+        return x
     if x.size and (x.min() < -1e-12 or x.max() > 1.0 + 1e-12):
         raise ValueError(f"times must lie in [0, 1], got range [{x.min()}, {x.max()}]")
     return np.clip(x, 0.0, 1.0)
 
 
-def design_matrix(times: np.ndarray | list[float], num_ctrl: int, degree: int) -> np.ndarray:
-    """Basis matrix ``[len(times), num_ctrl]``: row ``i`` holds every basis function at ``times[i]``."""
-    x = _check_times(times)
-    knots = clamped_uniform_knots(num_ctrl, degree)
-    if x.size == 0:
-        return np.zeros((0, num_ctrl))
-    return BSpline.design_matrix(x, knots, degree).toarray()
+def design_matrix(
+    times: np.ndarray | list[float],
+    num_ctrl: int,
+    degree: int,
+    derivative: int = 0,
+    extrapolate: bool = False,
+) -> np.ndarray:
+    """Basis matrix ``[len(times), num_ctrl]``: row ``i`` holds every basis function at ``times[i]``.
+
+    ``derivative``: the basis functions' derivative of that order (d/du; zero above the degree).
+    ``extrapolate``: times outside [0, 1] continue the first / last polynomial piece; without
+    it they are an error.
+    """
+    x = _check_times(times, extrapolate)
+    _check_degree_ctrl(num_ctrl, degree)
+    if x.size == 0 or derivative > degree:
+        return np.zeros((x.size, num_ctrl))
+    return _basis_spline(int(num_ctrl), int(degree), bool(extrapolate))(x, nu=derivative)
+
+
+@functools.lru_cache(maxsize=64)
+def _basis_spline(num_ctrl: int, degree: int, extrapolate: bool) -> BSpline:
+    """The basis functions as one vector-valued spline: its control points are the identity.
+
+    Built once per setting: constructing a scipy ``BSpline`` (knot checks) costs several times
+    more than evaluating it, and the policy evaluates one time per control tick.
+    """
+    return BSpline(clamped_uniform_knots(num_ctrl, degree), np.eye(num_ctrl), degree, extrapolate=extrapolate)
 
 
 def derivative_scales(num_ctrl: int, degree: int) -> tuple[float, float]:

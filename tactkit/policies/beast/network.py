@@ -136,11 +136,8 @@ class BeastModel(nn.Module):
     def _sync_tokenizer(self) -> None:
         low = self.ctrl_low.detach().cpu().numpy()
         high = self.ctrl_high.detach().cpu().numpy()
-        if np.isfinite(low).all() and np.isfinite(high).all():
-            self.tokenizer.low, self.tokenizer.high = low.copy(), high.copy()
-        else:
-            self.tokenizer.low = self.tokenizer.high = None
-        self.tokenizer._cache.clear()  # operators hold the bounds per device
+        fitted = np.isfinite(low).all() and np.isfinite(high).all()  # NaN until fitted
+        self.tokenizer.set_bounds(low if fitted else None, high if fitted else None)
 
     def _require_fitted(self) -> None:
         if not self.tokenizer.fitted:

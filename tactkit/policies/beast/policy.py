@@ -6,10 +6,12 @@ space), ``t_chunk`` (time of the spline's start, u = 0) and ``duration`` (time o
 minus ``t_chunk``), plus the predicted ``tokens`` (discrete head). ``plan.actions`` is the
 spline sampled on the training grid, for the controller's bookkeeping; ``step(plan, t)``
 evaluates the spline at ``t`` itself, so a 500 Hz loop gets a smooth trajectory rather
-than a held chunk step. After the chunk the spline holds its end point; before its start
-(a plan installed early, when the inference latency is below ``latency_steps * dt``) the
-first polynomial piece is extended back to the newest observation, so the commanded path
-keeps moving instead of jumping to the start point and waiting.
+than a held chunk step. Plans and steps both evaluate it with the tokenizer
+(``BeastTokenizer.evaluate``). After the chunk the spline holds its end point;
+before its start (a plan installed early, when the inference latency is below
+``latency_steps * dt``) the first polynomial piece is extended back to the newest
+observation, so the commanded path keeps moving instead of jumping to the start point and
+waiting.
 
 Continuity (``beast.continuity``): the control points of the pose dimensions are pinned so
 the new spline starts where the previous plan's spline is at the new chunk's start (C0),
@@ -24,9 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.interpolate import BSpline
 
-from tactkit.policies.beast.bspline import clamped_uniform_knots
 from tactkit.policies.beast.network import BeastModel
 from tactkit.policies.inference import TorchPolicy
 from tactkit.policies.interface import FastSignal, Plan
@@ -41,7 +41,6 @@ class BeastPlanState:
     duration: float  # s, time of u = 1 minus t_chunk
     tokens: np.ndarray | None  # the predicted tokens (discrete head)
     u_min: float = 0.0  # u of the newest observation: before it the first piece is not extended
-    splines: tuple[BSpline | None, BSpline | None] | None = None  # scipy splines, built on first use
 
 
 class BeastPolicy(TorchPolicy):
@@ -66,7 +65,7 @@ class BeastPolicy(TorchPolicy):
         super().reset()
         self._prev = None
 
-    # ------------------------------------------------------------------ spline helpers
+    # ------------------------------------------------------------------ the plan's spline
     def spline_u(self, state: BeastPlanState, t: float | np.ndarray) -> np.ndarray:
         """Spline parameter of time(s) ``t``: clamped to the chunk's end, and before its start
         to ``u_min`` (the newest observation), down to which the first polynomial piece is
@@ -74,48 +73,15 @@ class BeastPolicy(TorchPolicy):
         u = (np.asarray(t, dtype=np.float64) - state.t_chunk) / state.duration
         return np.clip(np.atleast_1d(u), state.u_min, 1.0)
 
-    def _splines(self, state: BeastPlanState) -> tuple[BSpline | None, BSpline | None]:
-        """scipy splines of the pose (degree p) and gripper (degree 0) dimensions, built once per plan."""
-        if state.splines is None:
-            tok, ctrl = self.tokenizer, state.ctrl
-            pose = grip = None
-            if tok.spline_dims:
-                pose = BSpline(
-                    clamped_uniform_knots(tok.num_ctrl, tok.degree),
-                    ctrl[:, list(tok.spline_dims)],
-                    tok.degree,
-                )
-            if tok.gripper_dims:
-                grip = BSpline(
-                    clamped_uniform_knots(tok.num_ctrl, 0), ctrl[:, list(tok.gripper_dims)], 0
-                )
-            state.splines = (pose, grip)
-        return state.splines
-
     def evaluate(self, state: BeastPlanState, t: float | np.ndarray) -> np.ndarray:
         """Normalised network actions ``[len(t), A]`` of a plan's spline at times ``t``."""
-        u = self.spline_u(state, t)
-        pose, grip = self._splines(state)
-        tok = self.tokenizer
-        out = np.empty((u.shape[0], tok.action_dim))
-        if pose is not None:
-            out[:, list(tok.spline_dims)] = pose(u)
-        if grip is not None:
-            out[:, list(tok.gripper_dims)] = grip(u)
-        return out
+        return self.tokenizer.evaluate(state.ctrl[None], self.spline_u(state, t), extrapolate=True)[0]
 
     def velocity(self, state: BeastPlanState, t: float) -> np.ndarray:
-        """Derivative per control step (``dt``) of the spline at ``t`` (gripper dims: 0)."""
-        tok = self.tokenizer
-        dims = list(tok.spline_dims)
-        out = np.zeros(tok.action_dim)
-        if dims and tok.degree > 0:
-            spl = BSpline(
-                clamped_uniform_knots(tok.num_ctrl, tok.degree), state.ctrl[:, dims], tok.degree
-            )
-            du = spl.derivative()(self.spline_u(state, t)[0])
-            out[dims] = du * (self.dt / state.duration)
-        return out
+        """Derivative per control step (``dt``, the chunk step) of the spline at ``t`` (gripper dims: 0)."""
+        u = self.spline_u(state, t)[:1]
+        du = self.tokenizer.evaluate(state.ctrl[None], u, derivative=1, extrapolate=True)[0, 0]
+        return du / (self.chunk_len - 1)  # u advances 1 / (chunk_len - 1) per control step
 
     def _continuity(self, t_chunk: float) -> tuple[np.ndarray | None, np.ndarray | None]:
         prev = self._prev
@@ -139,7 +105,7 @@ class BeastPolicy(TorchPolicy):
             ctrl = self.tokenizer.controls_from_tokens(tok_np, prev_action, prev_velocity)[0]
         else:
             ctrl = self.tokenizer.unnormalize_controls(params.cpu().numpy())
-            ctrl = self.tokenizer._repin(ctrl, prev_action, prev_velocity)[0]
+            ctrl = self.tokenizer.pin(ctrl, prev_action, prev_velocity)[0]
         state = BeastPlanState(
             ctrl=np.ascontiguousarray(ctrl), t_chunk=t_chunk, duration=self.duration, tokens=tok_np,
             # a plan installed before its chunk starts (latency below latency_steps * dt)
