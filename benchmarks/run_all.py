@@ -41,6 +41,8 @@ BENCHES: dict[str, Bench] = {
         ("--tasks", "wipe", "--policies", "dp,rdp", "--demos", "2", "--steps", "20", "--episodes", "1",
          "--out", "runs/bench_quick/paper_table")),
     "controller_timing": Bench((), ("--duration", "2")),
+    "implicit_rdp_latency": Bench(("--threads", "1"), ("--threads", "1", "--iters", "20", "--plan-iters", "4",
+                                                      "--seconds", "0.5", "--rates", "24,60")),
     "policy_beast_latency": Bench(("--threads", "1"), ("--threads", "1", "--size", "tiny", "--iters", "3",
                                                        "--step-iters", "50")),
     "policy_beast_sim": Bench(

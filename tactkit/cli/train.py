@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-KINDS = ("at", "ldp", "rdp", "dp", "beast")
+KINDS = ("at", "ldp", "rdp", "dp", "beast", "implicit_rdp")
 
 
 def _add_options(p: argparse.ArgumentParser, defaults: bool) -> None:
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Multi-GPU: accelerate launch --multi_gpu -m tactkit.cli.main train ..."
         ),
     )
-    p.add_argument("policy", choices=KINDS, help="at, ldp, rdp (= at then ldp), dp or beast")
+    p.add_argument("policy", choices=KINDS, help="at, ldp, rdp (= at then ldp), dp, beast or implicit_rdp")
     _add_options(p, defaults=False)
     p.add_argument("rest", nargs=argparse.REMAINDER, metavar="KEY=VALUE", help="config overrides, e.g. num_steps=500 size=tiny")
     p.set_defaults(func=_train)

@@ -21,6 +21,7 @@ from typing import Any
 
 from tactkit.config import ConfigError, find_config, from_dict, load_yaml, merge, parse_overrides
 from tactkit.policies.beast.config import BeastConfig
+from tactkit.policies.implicit_rdp.config import ImplicitRDPConfig
 
 #: the diffusion target of configs saved before ``prediction_type`` existed
 LEGACY_PREDICTION_TYPE = "epsilon"
@@ -41,6 +42,9 @@ class PolicyConfig:
     )
     action_keys: list[str] = field(default_factory=lambda: ["action.tcp_pose", "action.gripper_width"])
     fast_keys: list[str] = field(default_factory=list)  # AT decoder signal (tactile or wrench)
+    # keys sampled over the whole horizon as training targets only (never observed at run time),
+    # e.g. ImplicitRDP's TCP pose and wrench for its virtual target
+    target_keys: list[str] = field(default_factory=list)
     n_obs_steps: int = 2
     # Pose actions' xyz relative to the newest observed TCP position of the same arm
     # (``action[.<arm>].tcp_pose`` - ``observation.state[.<arm>].tcp_pose`` at the window's last
@@ -79,6 +83,8 @@ class PolicyConfig:
     at_checkpoint: str | None = None  # LDP: the trained tokenizer's checkpoint
     # --- BEAST policy (B-spline tokens, tactkit.policies.beast)
     beast: BeastConfig = field(default_factory=BeastConfig)
+    # --- ImplicitRDP (slow-fast transformer diffusion, tactkit.policies.implicit_rdp)
+    irdp: ImplicitRDPConfig = field(default_factory=ImplicitRDPConfig)
     # --- inference
     latency_steps: int = 1  # plan step 0 = newest observation + latency_steps * dt
     # --- training

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def needed_keys(cfg: PolicyConfig) -> list[str]:
     """Every dataset key a policy trains on (observations, fast signals, actions), in order."""
     keys: list[str] = []
-    for k in [*cfg.obs_keys, *cfg.fast_keys, *cfg.action_keys, *cfg.action_anchors.values()]:
+    for k in [*cfg.obs_keys, *cfg.fast_keys, *cfg.action_keys, *cfg.action_anchors.values(), *cfg.target_keys]:
         if k not in keys:
             keys.append(k)
     return keys
@@ -109,6 +109,7 @@ def resolve_keys(cfg: PolicyConfig, available: list[str]) -> PolicyConfig:
         obs_keys=expand(cfg.obs_keys, "obs_keys"),
         fast_keys=expand(cfg.fast_keys, "fast_keys"),
         action_keys=expand(cfg.action_keys, "action_keys"),
+        target_keys=expand(cfg.target_keys, "target_keys"),
     )
 
 
@@ -253,7 +254,7 @@ def split_episodes(n_episodes: int, val_ratio: float, seed: int) -> tuple[np.nda
 
 class WindowDataset(torch.utils.data.Dataset):
     """Windows of ``horizon`` steps (``tactkit.store.SequenceSampler`` semantics): observation
-    keys keep their first ``n_obs_steps`` frames, fast and action keys the whole horizon."""
+    keys keep their first ``n_obs_steps`` frames, fast, action and target keys the whole horizon."""
 
     def __init__(self, data: TrainingData, cfg: PolicyConfig, episode_mask: np.ndarray) -> None:
         from tactkit.store import SequenceSampler
@@ -261,7 +262,7 @@ class WindowDataset(torch.utils.data.Dataset):
         keys = needed_keys(cfg)
         self.anchors = cfg.action_anchors
         self.anchor_step = cfg.n_obs_steps - 1
-        full = set(cfg.fast_keys) | set(cfg.action_keys)
+        full = set(cfg.fast_keys) | set(cfg.action_keys) | set(cfg.target_keys)
         first_k = {k: cfg.n_obs_steps for k in keys if k not in full}
         self.first_k = first_k
         self.sampler = SequenceSampler(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -29,6 +30,9 @@ class PolicyKind:
     #: dotted path "module:Class" of the inference wrapper (imported lazily), or None
     inference: str | None = None
     description: str = ""
+    #: (config, data path) -> config: settings resolved from the training data before the model
+    #: is built (e.g. ImplicitRDP's stiffness from the store's attributes); None = nothing to do
+    prepare_config: Callable[[PolicyConfig, str | Path], PolicyConfig] | None = None
 
 
 _KINDS: dict[str, PolicyKind] = {}
@@ -88,6 +92,18 @@ def _build_beast(cfg: PolicyConfig, codec: FeatureCodec, extra: dict[str, Any]) 
     return BeastModel(cfg, codec)
 
 
+def _build_irdp(cfg: PolicyConfig, codec: FeatureCodec, extra: dict[str, Any]) -> nn.Module:
+    from tactkit.policies.implicit_rdp.network import ImplicitRDPModel
+
+    return ImplicitRDPModel(cfg, codec)
+
+
+def _prepare_irdp(cfg: PolicyConfig, data_path: str | Path) -> PolicyConfig:
+    from tactkit.policies.implicit_rdp.virtual_target import prepare_config
+
+    return prepare_config(cfg, data_path)
+
+
 register_kind(PolicyKind("at", _build_at, None, "asymmetric tokenizer (RDP stage 1, fast decoder)"))
 register_kind(
     PolicyKind("ldp", _build_ldp, "tactkit.policies.rdp.policy:ReactiveDiffusionPolicy", "latent diffusion (RDP stage 2)")
@@ -96,3 +112,9 @@ register_kind(PolicyKind("dp", _build_dp, "tactkit.policies.diffusion.policy:Dif
 register_kind(
     PolicyKind("beast", _build_beast, "tactkit.policies.beast.policy:BeastPolicy", "BEAST (B-spline tokens, one pass)")
 )
+register_kind(
+    PolicyKind(
+        "implicit_rdp", _build_irdp, "tactkit.policies.implicit_rdp.policy:ImplicitRDPPolicy",
+        "ImplicitRDP (slow-fast visual-force transformer diffusion)", _prepare_irdp,
+    )
+)  # fmt: skip

@@ -73,10 +73,12 @@ def train_stage(
     cfg = _stage_config(config or kind, list(overrides), out_dir, resume)
     if cfg.policy != kind:
         raise ValueError(f"config is for policy {cfg.policy!r}, not {kind!r}")
-    get_kind(kind)
+    policy_kind = get_kind(kind)
     if cfg.threads > 0:  # on a shared CPU, fewer threads avoid spinning against other jobs
         torch.set_num_threads(cfg.threads)
     cfg = resolve_keys(cfg, available_keys(data_path))
+    if policy_kind.prepare_config is not None:
+        cfg = policy_kind.prepare_config(cfg, data_path)
     extra: dict[str, Any] = {}
     tokenizer_state = None
     normalizer = pcas = None

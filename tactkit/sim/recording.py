@@ -131,7 +131,10 @@ def record_demos(task: str, episodes: int, out: str | Path, perturb: str = "mixe
     streams = first.streams()
     attrs = {"source": "tactkit.sim", "task": task, "perturb": perturb, "seed": seed, "noise": noise,
              "noise_tau": noise_tau,
-             "control_hz": first.config.control_hz, "action_keys": [k for k, _ in first.action_keys]}
+             "control_hz": first.config.control_hz, "action_keys": [k for k, _ in first.action_keys],
+             # the arms' Cartesian impedance stiffness (N/m, N·m/rad): policies that map force into
+             # action space (ImplicitRDP's virtual target x + K^-1 f) read it from here
+             "impedance_stiffness": {a.name: list(a.gains.stiffness) for a in first.robot_config().arms}}
     store = EpisodeStore.create(str(out), streams=streams, attrs=attrs, overwrite=overwrite)
     scores = []
     bar = tqdm(range(episodes), desc=f"sim demos {task}", unit="ep", disable=not progress)
