@@ -41,6 +41,10 @@ class PolicyConfig:
     )
     action_keys: list[str] = field(default_factory=lambda: ["action.tcp_pose", "action.gripper_width"])
     fast_keys: list[str] = field(default_factory=list)  # AT decoder signal (tactile or wrench)
+    # Key map for data with other key names (diffusion_policy/UMI/RDP buffers): source key ->
+    # tactkit key(s), e.g. keys.img=observation.images.wrist, keys.action="action.tcp_pose[0:9],
+    # action.gripper_width[9:10]", keys.a+b=... joins 1-D keys (tactkit.store.replay_buffer).
+    keys: dict[str, Any] = field(default_factory=dict)
     n_obs_steps: int = 2
     # Pose actions' xyz relative to the newest observed TCP position of the same arm
     # (``action[.<arm>].tcp_pose`` - ``observation.state[.<arm>].tcp_pose`` at the window's last

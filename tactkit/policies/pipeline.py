@@ -76,7 +76,7 @@ def train_stage(
     get_kind(kind)
     if cfg.threads > 0:  # on a shared CPU, fewer threads avoid spinning against other jobs
         torch.set_num_threads(cfg.threads)
-    cfg = resolve_keys(cfg, available_keys(data_path))
+    cfg = resolve_keys(cfg, available_keys(data_path, cfg.keys))
     extra: dict[str, Any] = {}
     tokenizer_state = None
     normalizer = pcas = None

@@ -163,7 +163,6 @@ def import_lerobot(
     if sidecar is not None:
         attrs.update({k: v for k, v in sidecar.get("store_attrs", {}).items() if k not in attrs})
     store = EpisodeStore.create(dst, streams, attrs=attrs, image_quality=image_quality, overwrite=overwrite)
-    video_keys = [k for k in streams if feats[k]["dtype"] == "video"]
     cursors: dict[tuple[str, int, int], _VideoCursor] = {}
     data_cache: dict[tuple[int, int], tuple[Any, np.ndarray]] = {}
     iterator: Any = wanted
