@@ -72,6 +72,7 @@ class VideoWriter:
         self._stream: Any = None
         self.shape: tuple[int, int, int] | None = None
         self.frames = 0
+        self.bytes = 0  # encoded bytes handed to the muxer so far
 
     def _open(self, h: int, w: int) -> None:
         av = _av()
@@ -108,22 +109,25 @@ class VideoWriter:
             frame = np.pad(frame, ((0, h - frame.shape[0]), (0, w - frame.shape[1]), (0, 0)), mode="edge")
         vf = _av().VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         vf.pts = self.frames
-        for packet in self._stream.encode(vf):
-            self._container.mux(packet)
+        self._mux(self._stream.encode(vf))
         self.frames += 1
+
+    def _mux(self, packets: Any) -> None:
+        for packet in packets:
+            self.bytes += packet.size
+            self._container.mux(packet)
 
     def close(self) -> None:
         """Flush the encoder and finish the file (a writer that got no frame writes nothing)."""
         if self._container is None:
             return
-        for packet in self._stream.encode():
-            self._container.mux(packet)
+        self._mux(self._stream.encode())
         self._container.close()
         self._container = None
 
     def size_bytes(self) -> int:
-        """Bytes written so far (the muxer writes as it goes)."""
-        return self.path.stat().st_size if self.path.exists() else 0
+        """Encoded bytes so far (frames still in the encoder's lookahead not counted)."""
+        return self.bytes
 
     def __enter__(self) -> VideoWriter:
         return self

@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--inference-latency", default=None,
                    help="simulated slow-policy latency in s, or 'measured' (timed once on this machine)")
     p.add_argument("--video", action="store_true", help="write an MP4 of the external camera per episode (needs --out)")
+    p.add_argument("--rerun", default=None, metavar="FILE.rrd",
+                   help="log every episode to a rerun recording: measured vs commanded pose, force, plans, cameras, touch")
     p.add_argument("--out", default=None, help="directory for results.json and videos")
     p.add_argument("--device", default="cpu", help="torch device for the policies")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: lockstep inference of small nets)")
@@ -92,6 +94,11 @@ def _eval(args: argparse.Namespace) -> int:
     if not getattr(args, "verbose", 0):  # limit hits are counted per episode in results.json
         logging.getLogger("tactkit.real.safety").setLevel(logging.ERROR)
     out = Path(args.out) if args.out else None
+    rerun_log = None
+    if args.rerun:
+        from tactkit.experiments.viewer import RerunEvalLog
+
+        rerun_log = RerunEvalLog(args.rerun)
     rows = {}
     all_results = {}
     for label, path in policies.items():
@@ -105,6 +112,9 @@ def _eval(args: argparse.Namespace) -> int:
             over.append(f"controller.inference_latency={float(args.inference_latency)}")
         setup = load_robot_setup("sim", over)
         settings = EvalSettings(setup.controller, task_over, (out / "videos" / label) if args.video and out else None)
+        if rerun_log is not None:
+            rerun_log.label = label
+            settings.observers.append(rerun_log)
         total = args.episodes * len(modes)
         with tqdm(total=total, desc=f"{label} {args.task}", unit="ep") as bar:
             def progress(r, bar=bar, label=label) -> None:
@@ -118,6 +128,9 @@ def _eval(args: argparse.Namespace) -> int:
         rows[label] = results
         all_results[label] = {"path": path, "summary": summarize(results), "episodes": episode_rows(results),
                               "inference_latency": setup.controller.inference_latency}
+    if rerun_log is not None:
+        rerun_log.close()
+        print(f"wrote {args.rerun}")
     print(f"\n{args.task}: mean score ± std (success rate), {args.episodes} seeds from {args.seed0} per mode\n")
     print(results_table(rows))
     if out is not None:
