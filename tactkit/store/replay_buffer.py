@@ -103,7 +103,6 @@ def mapped_keys(keys: Sequence[str], key_map: Mapping[str, Any] | None, where: s
     entries = parse_key_map(key_map)
     present = set(keys)
     sources = {s for e in entries for s in e.sources}
-    targets = [t for e in entries for t, _ in e.targets]
     for e in entries:
         missing = [s for s in e.sources if s not in present]
         if missing:
@@ -111,7 +110,14 @@ def mapped_keys(keys: Sequence[str], key_map: Mapping[str, Any] | None, where: s
         clash = [t for t, _ in e.targets if t in present and t not in sources]
         if clash:
             raise ValueError(f"{where}: {e.label}: target {clash[0]!r} is already a key of the data")
-    return [k for k in keys if k not in sources or k in targets] + [t for t in targets if t not in present]
+    out: list[str] = []
+    for k in keys:  # each entry's targets take the place of its first source
+        for e in entries:
+            if k == e.sources[0]:
+                out += [t for t, _ in e.targets if t not in out]
+        if k not in sources and k not in out:
+            out.append(k)
+    return out
 
 
 def select_key_map(key_map: Mapping[str, Any] | None, needed: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
