@@ -76,6 +76,8 @@ class VideoWriter:
 
     def _open(self, h: int, w: int) -> None:
         av = _av()
+        if self._encoder == "libsvtav1":  # SVT-AV1 prints its configuration at info level otherwise
+            os.environ.setdefault("SVT_LOG", "1")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         even = self.pix_fmt.startswith(("yuv420", "nv12"))
         if even and (h % 2 or w % 2) and not self.pad:

@@ -69,7 +69,8 @@ def _recording(save: str | os.PathLike | None, spawn: bool, name: str) -> Any:
         try:
             rec.spawn()
         except Exception as exc:  # no display / no viewer binary
-            raise RuntimeError(f"could not start the rerun viewer ({exc}); pass --save FILE.rrd or --mp4 FILE.mp4") from None
+            raise ValueError(f"could not start the rerun viewer ({str(exc).strip().splitlines()[0]}); "
+                             "pass --save FILE.rrd (open it with `rerun FILE.rrd`) or --mp4 FILE.mp4") from None
     return rec
 
 

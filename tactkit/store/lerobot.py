@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tactkit.store.align import DEFAULT_INTERPOLATE, align_episode
+from tactkit.store.errors import StoreError
 from tactkit.store.replay_buffer import TIMESTAMP_KEY
 
 if TYPE_CHECKING:
@@ -394,7 +395,7 @@ def export_lerobot(
     root = Path(dst)
     if root.exists() and any(root.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{dst} already exists (pass overwrite=True / --overwrite to replace it)")
+            raise StoreError(f"{dst} already exists (pass overwrite=True / --overwrite to replace it)")
         shutil.rmtree(root)
     keys = list(store.streams) if keys is None else list(keys)
     unknown = [k for k in keys if k not in store.streams]

@@ -246,7 +246,7 @@ def test_bad_input_is_named_and_loses_nothing(store, exported, tmp_path):
     keep = tmp_path / "keep"
     keep.mkdir()
     (keep / "precious.txt").write_text("data")
-    with pytest.raises(FileExistsError, match="already exists"):
+    with pytest.raises(ValueError, match="already exists"):
         export_lerobot(store, keep, FPS)
     assert (keep / "precious.txt").read_text() == "data"
     with pytest.raises(KeyError, match="unknown stream keys"):
