@@ -55,6 +55,7 @@ BENCHES: dict[str, Bench] = {
     "policy_train_throughput": Bench(("--threads", "1"), ("--threads", "1", "--size", "tiny", "--steps", "3")),
     "sim_experts": Bench(("--seeds", "50", "--workers", "2"), ("--seeds", "1", "--tasks", "wipe")),
     "sim_speed": Bench(),
+    "store_lerobot": Bench(("--episodes", "50"), ("--synthetic", "2")),
     "store_record": Bench(("--seconds", "60"), ("--seconds", "3")),
     "store_sampler": Bench(("--budget", "10"), ("--episodes", "4", "--steps", "50", "--windows", "100",
                                                 "--budget", "1")),

@@ -5,6 +5,9 @@
     tactkit dataset verify PATH               read everything, report problems (exit 1 if any)
     tactkit dataset recover PATH [--discard]  commit (or delete) interrupted episodes
     tactkit dataset stats PATH [--json]       normaliser statistics of a replay buffer
+    tactkit dataset export STORE DST --format lerobot [--fps HZ] [--episodes LIST]
+    tactkit dataset import SRC DST --format lerobot|dp [--keys SRC=DST ...]
+    tactkit dataset view STORE [--episode N] [--save FILE.rrd | --mp4 FILE.mp4]
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.add_argument("--keys", nargs="+", default=None)
     stats.add_argument("--json", action="store_true")
     stats.set_defaults(func=_stats)
+
+    register_interop(sub)
 
 
 def _human_bytes(n: int | None) -> str:
@@ -174,4 +179,126 @@ def _stats(args: argparse.Namespace) -> int:
         print(key)
         for name, v in s.items():
             print(f"  {name:<5} {' '.join(f'{x:.4g}' for x in v.ravel()[:12])}{' ...' if v.size > 12 else ''}")
+    return 0
+
+
+# ---------------------------------------------------------------------- interop: export, import, view
+def register_interop(sub: argparse._SubParsersAction) -> None:
+    """``export`` / ``import`` (LeRobot v3.0, diffusion_policy buffers) and ``view`` (rerun, MP4)."""
+    exp = sub.add_parser("export", help="write an episode store as a LeRobot v3.0 dataset")
+    exp.add_argument("src", help="episode store")
+    exp.add_argument("dst", help="output directory (LeRobotDataset(repo_id, root=DST) opens it)")
+    exp.add_argument("--format", choices=("lerobot",), default="lerobot")
+    exp.add_argument("--fps", type=float, default=None,
+                     help="frame rate every stream is aligned to (integer; default: the store's control_hz)")
+    exp.add_argument("--episodes", default=None, help="episode indices, e.g. 0,3,5-9 (default: all)")
+    exp.add_argument("--keys", nargs="+", default=None, help="streams to export (default: all)")
+    exp.add_argument("--vcodec", choices=("av1", "h264"), default="av1",
+                     help="camera video codec (default av1, LeRobot's own default)")
+    exp.add_argument("--robot-type", default=None, help="info.json robot_type (default: the store's robot_type attribute)")
+    exp.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    exp.set_defaults(func=_export)
+
+    imp = sub.add_parser("import", help="a LeRobot v3.0 dataset or a diffusion_policy replay buffer -> episode store")
+    imp.add_argument("src", help="LeRobot dataset directory (--format lerobot) or replay buffer (--format dp)")
+    imp.add_argument("dst", help="new episode store")
+    imp.add_argument("--format", choices=("lerobot", "dp"), required=True)
+    imp.add_argument("--episodes", default=None, help="episode indices, e.g. 0,3,5-9 (default: all)")
+    imp.add_argument("--keys", nargs="+", default=None, metavar="SRC=DST",
+                     help="dp: rename keys, e.g. img=observation.images.wrist (SRC a+b joins, DST a,b copies, DST k[0:9] slices)")
+    imp.add_argument("--fps", type=float, default=None, help="dp: sample rate of buffers without data/timestamp")
+    imp.add_argument("--task", default="", help="dp: task string of every episode")
+    imp.add_argument("--image-quality", type=int, default=90, help="JPEG quality of the store's image streams")
+    imp.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    imp.set_defaults(func=_import)
+
+    view = sub.add_parser("view", help="look at recorded episodes in the rerun viewer (or as an MP4)")
+    view.add_argument("path", help="episode store")
+    view.add_argument("--episode", default=None, help="episode indices, e.g. 0 or 0,2-4 (default: all)")
+    view.add_argument("--save", default=None, metavar="FILE.rrd", help="write a rerun recording instead of opening the viewer")
+    view.add_argument("--mp4", default=None, metavar="FILE.mp4",
+                      help="no rerun: an H.264 video of the episode(s): cameras, tactile arrows, wrench and state plots")
+    view.add_argument("--keys", nargs="+", default=None, help="streams to show (default: all)")
+    view.set_defaults(func=_view)
+
+
+def parse_episodes(spec: str | None) -> list[int] | None:
+    """``"0,3,5-9"`` -> ``[0, 3, 5, 6, 7, 8, 9]``; None stays None."""
+    if spec is None:
+        return None
+    out: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        try:
+            out += list(range(int(lo), int(hi) + 1)) if sep else [int(part)]
+        except ValueError:
+            raise ValueError(f"episode list {spec!r}: {part!r} is not N or N-M") from None
+    return out
+
+
+def _key_map(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        src, sep, dst = item.partition("=")
+        if not sep or not src or not dst:
+            raise ValueError(f"--keys {item!r}: expected SRC=DST")
+        out[src] = dst
+    return out
+
+
+def _export(args: argparse.Namespace) -> int:
+    from tactkit.store import EpisodeStore, _paths
+    from tactkit.store.lerobot import export_lerobot
+
+    store = EpisodeStore.open(args.src)
+    report = export_lerobot(store, args.dst, args.fps, episodes=parse_episodes(args.episodes), keys=args.keys,
+                            video_codec=args.vcodec, robot_type=args.robot_type, overwrite=args.overwrite,
+                            progress=True)
+    src_bytes = _paths.size_on_disk(args.src)
+    print(f"wrote {args.dst}: LeRobot v3.0, {report.episodes} episodes, {report.frames} frames at {report.fps} Hz, "
+          f"cameras {report.video_keys or 'none'} ({args.vcodec}), {len(report.features)} other features")
+    if src_bytes:
+        print(f"size {_human_bytes(report.bytes)} ({report.bytes / src_bytes:.2f}x the store's {_human_bytes(src_bytes)})")
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} episodes whose streams do not overlap: {', '.join(report.skipped)}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    episodes = parse_episodes(args.episodes)
+    if args.format == "lerobot":
+        if args.keys or args.fps is not None or args.task:
+            raise ValueError("--keys, --fps and --task apply to --format dp only")
+        from tactkit.store.lerobot_import import import_lerobot
+
+        store = import_lerobot(args.src, args.dst, episodes=episodes, image_quality=args.image_quality,
+                               overwrite=args.overwrite, progress=True)
+    else:
+        from tactkit.store.buffer_import import import_replay_buffer
+
+        store = import_replay_buffer(args.src, args.dst, fps=args.fps, key_map=_key_map(args.keys), task=args.task,
+                                     episodes=episodes, image_quality=args.image_quality, overwrite=args.overwrite,
+                                     progress=True)
+    print(store_summary_text(store.summary()))
+    return 0
+
+
+def _view(args: argparse.Namespace) -> int:
+    from tactkit.store import EpisodeStore
+
+    store = EpisodeStore.open(args.path)
+    episodes = parse_episodes(args.episode)
+    if args.mp4 and args.save:
+        raise ValueError("--save (rerun) and --mp4 are alternatives; give one")
+    if args.mp4:
+        from tactkit.experiments.viewer import store_video
+
+        path = store_video(store, args.mp4, episodes=episodes, keys=args.keys)
+        print(f"wrote {path}")
+        return 0
+    from tactkit.experiments.viewer import log_store
+
+    rec = log_store(store, episodes=episodes, keys=args.keys, save=args.save, spawn=args.save is None)
+    print(f"wrote {args.save}" if args.save else f"sent {rec['episodes']} episodes to the rerun viewer")
     return 0

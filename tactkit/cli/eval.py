@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--inference-latency", default=None,
                    help="simulated slow-policy latency in s, or 'measured' (timed once on this machine)")
     p.add_argument("--video", action="store_true", help="write an MP4 of the external camera per episode (needs --out)")
+    p.add_argument("--rerun", default=None, metavar="FILE.rrd",
+                   help="log every episode to a rerun recording: measured vs commanded pose, force, plans, cameras, touch")
     p.add_argument("--out", default=None, help="directory for results.json and videos")
     p.add_argument("--device", default="cpu", help="torch device for the policies")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: lockstep inference of small nets)")
@@ -90,6 +92,8 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.schedule not in SCHEDULES:
         raise ValueError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {args.schedule!r}")
+    if args.rerun and args.workers > 1:
+        raise ValueError("--rerun logs episodes as they run in this process: use it with --workers 1")
     if args.video and not args.out:
         raise ValueError("--video needs --out DIR to write the videos to")
     bad = [o for o in args.overrides if "=" not in o]
@@ -108,6 +112,11 @@ def _eval(args: argparse.Namespace) -> int:
         logging.getLogger("tactkit.real.safety").setLevel(logging.ERROR)
     out = Path(args.out) if args.out else None
     schedule = SCHEDULES[args.schedule]
+    rerun_log = None
+    if args.rerun:
+        from tactkit.experiments.viewer import RerunEvalLog
+
+        rerun_log = RerunEvalLog(args.rerun)
     rows = {}
     all_results = {}
     for label, path in policies.items():
@@ -128,6 +137,9 @@ def _eval(args: argparse.Namespace) -> int:
                                 torch_threads=max(1, args.threads))
         print(f"{label}: plan every {controller.plan_period:.2f} s, inference latency "
               f"{controller.inference_latency * 1e3:.0f} ms ({args.schedule} schedule)")
+        if rerun_log is not None:
+            rerun_log.label = label
+            settings.observers.append(rerun_log)
         total = args.episodes * len(modes)
         with tqdm(total=total, desc=f"{label} {args.task}", unit="ep") as bar:
             def progress(r, bar=bar, label=label) -> None:
@@ -143,6 +155,9 @@ def _eval(args: argparse.Namespace) -> int:
         all_results[label] = {"path": path, "summary": summarize(results), "episodes": episode_rows(results),
                               "plan_period": controller.plan_period,
                               "inference_latency": controller.inference_latency}
+    if rerun_log is not None:
+        rerun_log.close()
+        print(f"wrote {args.rerun}")
     print(f"\n{args.task}: mean score [95% bootstrap interval] (success rate), {args.episodes} paired seeds from "
           f"{args.seed0} per mode; {schedule.describe()}\n")
     print(results_table(rows))

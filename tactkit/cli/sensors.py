@@ -188,11 +188,11 @@ def _view(args: argparse.Namespace) -> int:
             last = draw_markers(img, rest, pos, valid, args.scale)
             n += 1
             if out.suffix.lower() != ".png":
-                if writer is None:
-                    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if out.suffix.lower() == ".mp4" else "MJPG"))
-                    fps = float(getattr(sensor.config, "fps", 30.0))
-                    writer = cv2.VideoWriter(str(out), fourcc, fps, (last.shape[1], last.shape[0]))
-                writer.write(last)
+                if writer is None:  # H.264 through PyAV (tactkit[viz])
+                    from tactkit.video import VideoWriter
+
+                    writer = VideoWriter(out, float(getattr(sensor.config, "fps", 30.0)))
+                writer.write(cv2.cvtColor(last, cv2.COLOR_BGR2RGB))
             if args.show:
                 try:
                     cv2.imshow(f"tactile {name}", last)
@@ -201,7 +201,7 @@ def _view(args: argparse.Namespace) -> int:
                     raise ValueError(f"--show needs OpenCV with GUI support: {exc}") from None
         health = sensor.health()
     if writer is not None:
-        writer.release()
+        writer.close()
     if last is None:
         print(f"error: no tracked frames from {name}: {health.last_error}", file=sys.stderr)
         return 1

@@ -140,9 +140,13 @@ class EvalSettings:
 
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     task_overrides: dict[str, Any] = field(default_factory=dict)
-    video_dir: Path | None = None  # write one MP4 per episode of the external camera here
+    video_dir: Path | None = None  # write one MP4 per episode (cameras, force, touch, score) here
     trace: bool = False  # keep a per-tick trace of height and force (for plots)
     torch_threads: int = 1  # per process: serial and parallel runs give identical results
+    #: per-episode observers: ``factory(task_name, perturb, seed, task)`` returns an object whose
+    #: ``tick(now, state, cmd, plans)`` runs after every robot tick and ``finish(info)`` after
+    #: scoring (``tactkit.experiments.viewer.RerunEvalLog``: ``tactkit eval --rerun``)
+    observers: list[Callable[..., Any]] = field(default_factory=list)
 
 
 class FastSignalWithheld:
@@ -201,18 +205,21 @@ def run_sim_episode(
     from tactkit.sim.tasks import make_task
 
     settings = settings or EvalSettings()
+    factories = list(settings.observers)
+    if settings.video_dir is not None:
+        from tactkit.experiments.viewer import EpisodeVideo
+
+        factories.append(EpisodeVideo(settings.video_dir))
     overrides = dict(settings.task_overrides)
-    overrides.setdefault("cameras", policy_needs_cameras(policy) or settings.video_dir is not None)
+    overrides.setdefault("cameras", policy_needs_cameras(policy) or any(getattr(f, "needs_cameras", False) for f in factories))
     task = make_task(task_name, perturb=perturb, **overrides)
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.torch_threads)
     t0 = time.perf_counter()
     try:
         task.reset(seed)
-        frames: list[np.ndarray] = []
-        camera = task.sensors.get("camera.external")
-        last_frame = [-1]
         max_force = [0.0]
+        observers = [f(task_name, perturb, seed, task) for f in factories]
         trace: list[tuple[float, float, float, float, float]] = []
         arm0 = task.arm_names[0]
 
@@ -224,11 +231,8 @@ def run_sim_episode(
                 a = state.arms[arm0]
                 trace.append((now, float(a.tcp_pose[2]), float(cmd.arms[arm0].tcp_target[2]), float(a.wrench[2]),
                               task.surface_height()))
-            if settings.video_dir is not None and camera is not None:
-                s = camera.read_latest()
-                if s is not None and s.seq != last_frame[0]:
-                    last_frame[0] = s.seq
-                    frames.append(np.asarray(s.value))
+            for o in observers:
+                o.tick(now, state, cmd, runtime.core.plans)
             return task.done
 
         runtime = LockstepRuntime(
@@ -237,11 +241,8 @@ def run_sim_episode(
         )
         stats = runtime.run(task.config.episode_s, on_tick=on_tick)
         info = task.evaluate()
-        video = None
-        if settings.video_dir is not None and frames:
-            video = str(write_video(
-                frames, Path(settings.video_dir) / f"{task_name}_{perturb}_seed{seed}.mp4", task.config.camera_rate_hz
-            ))
+        written = [o.finish(info) for o in observers]
+        video = next((str(p) for p in written if p is not None), None)
     finally:
         task.close()
         torch.set_num_threads(threads)
@@ -444,18 +445,10 @@ def first_window(task_name: str, policy: Policy, seed: int = 0, overrides: dict[
 
 
 def write_video(frames: list[np.ndarray], path: Path, fps: float) -> Path:
-    """RGB frames -> MP4 (OpenCV ``mp4v``)."""
-    import cv2
+    """RGB frames -> H.264 MP4 (:mod:`tactkit.video`, PyAV)."""
+    from tactkit.video import write_video as write_h264
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
-    try:
-        for f in frames:
-            writer.write(cv2.cvtColor(np.ascontiguousarray(f[..., :3]), cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
-    return path
+    return write_h264(frames, path, fps)
 
 
 def episode_rows(results: list[EpisodeResult]) -> list[dict[str, Any]]:

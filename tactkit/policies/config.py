@@ -45,6 +45,10 @@ class PolicyConfig:
     # keys sampled over the whole horizon as training targets only (never observed at run time),
     # e.g. ImplicitRDP's TCP pose and wrench for its virtual target
     target_keys: list[str] = field(default_factory=list)
+    # Key map for data with other key names (diffusion_policy/UMI/RDP buffers): source key ->
+    # tactkit key(s), e.g. keys.img=observation.images.wrist, keys.action="action.tcp_pose[0:9],
+    # action.gripper_width[9:10]", keys.a+b=... joins 1-D keys (tactkit.store.replay_buffer).
+    keys: dict[str, Any] = field(default_factory=dict)
     n_obs_steps: int = 2
     # Pose actions' xyz relative to the newest observed TCP position of the same arm
     # (``action[.<arm>].tcp_pose`` - ``observation.state[.<arm>].tcp_pose`` at the window's last

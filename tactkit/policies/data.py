@@ -73,17 +73,19 @@ def prepare_arrays(
     return out
 
 
-def available_keys(path: str | Path) -> list[str]:
-    """Stream keys of an episode store, or data keys of a replay buffer, at ``path``."""
+def available_keys(path: str | Path, key_map: dict[str, Any] | None = None) -> list[str]:
+    """Stream keys of an episode store, or data keys of a replay buffer, at ``path`` (renamed
+    by the config's ``keys`` map)."""
     from tactkit.store import EpisodeStore, NotAStoreError
+    from tactkit.store.replay_buffer import mapped_keys
 
     path = str(path)
     if not Path(path).exists() and "://" not in path:
         raise FileNotFoundError(f"training data not found: {path}")
     try:
-        return sorted(EpisodeStore.open(path, mode="r").streams)
+        return sorted(mapped_keys(list(EpisodeStore.open(path, mode="r").streams), key_map, path))
     except NotAStoreError:
-        return sorted(ReplayBuffer.open(path).keys())
+        return sorted(ReplayBuffer.open(path, key_map=key_map).keys())
 
 
 def resolve_keys(cfg: PolicyConfig, available: list[str]) -> PolicyConfig:
@@ -117,6 +119,7 @@ def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuf
     """Aligned training view of ``path`` (an episode store, aligned at ``cfg.fps``, or an
     existing replay buffer) holding ``keys``, loaded into memory."""
     from tactkit.store import EpisodeStore, NotAStoreError, align
+    from tactkit.store.replay_buffer import select_key_map
 
     path = str(path)
     if not Path(path).exists() and "://" not in path:
@@ -125,8 +128,9 @@ def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuf
         store = EpisodeStore.open(path, mode="r")
     except NotAStoreError:
         store = None
+    key_map, sources = select_key_map(cfg.keys, keys)
     if store is not None:
-        missing = [k for k in keys if k not in store.streams]
+        missing = [k for k in sources if k not in store.streams]
         if missing:
             raise KeyError(
                 f"store {path} has no stream {missing[0]!r} needed by the config; "
@@ -134,9 +138,9 @@ def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuf
             )
         if store.num_episodes == 0:
             raise ValueError(f"store {path} has no committed episodes")
-        rb = align(store, fps=cfg.fps, keys=keys)
+        rb = align(store, fps=cfg.fps, keys=sources).renamed(key_map)
     else:
-        rb = ReplayBuffer.open(path)
+        rb = ReplayBuffer.open(path, key_map=key_map)
     available = list(rb.data.keys()) if hasattr(rb.data, "keys") else list(rb.data)
     missing = [k for k in keys if k not in available]
     if missing:

@@ -3,11 +3,16 @@
 Each key gets a *kind* from its name and raw shape:
 
 * ``image``   -- ``observation.images.*``, uint8 ``H x W x 3``, handled by the image encoder;
-* ``pose``    -- a 7-D key ending in ``tcp_pose`` (xyz + quaternion w, x, y, z); inside the
-  networks it is xyz + 6-D rotation (9-D) and mapped back by Gram-Schmidt;
+* ``pose``    -- a key ending in ``tcp_pose``, stored as 7-D xyz + quaternion (w, x, y, z; tactkit's
+  own), 9-D xyz + 6-D rotation (the first two *rows* of the rotation matrix, as UMI's and
+  RDP's buffers store ``*_tcp_pose``) or 6-D xyz + axis-angle (UMI's ``eef_rot_axis_angle``);
+  inside the networks it is xyz + 6-D rotation (9-D, the first two columns) and is mapped back
+  to the key's own layout (Gram-Schmidt, then quaternion / rows / axis-angle);
 * ``tactile`` -- ``observation.tactile.*.marker_offset`` (``M x 2``), embedded by the tactile
   PCA (:class:`tactkit.sensors.embedding.TactilePCA`) before it reaches a network;
-* ``flat``    -- anything else (gripper width, wrench, velocities), flattened.
+* ``flat``    -- anything else (gripper width, wrench, velocities), flattened. A 3-D ``H x W x C``
+  key that is not ``observation.images.*`` is an error rather than a flat vector of pixels:
+  map a buffer's camera key to one (``keys.img=observation.images.wrist``).
 
 :class:`Normalizer` maps every non-image feature to [-1, 1] by its min/max; the 6-D rotation
 components stay unnormalised (already in [-1, 1]). Its arrays are saved as safetensors.
@@ -21,7 +26,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tactkit.policies.rotation import pose7_to_pose9, pose9_to_pose7
+from tactkit.policies.rotation import (
+    matrix_to_quat,
+    matrix_to_rot6d,
+    pose7_to_pose9,
+    pose9_to_pose7,
+    rot6d_to_matrix,
+)
+
+#: pose layouts by raw size: what the stored vector holds after xyz
+POSE_LAYOUTS = {7: "quaternion (w, x, y, z)", 9: "6-D rotation (first two rows of R, as UMI/RDP)",
+                6: "axis-angle (as UMI)"}
 
 
 @dataclass(frozen=True)
@@ -42,9 +57,15 @@ def feature_kind(key: str, raw_shape: tuple[int, ...]) -> str:
             raise ValueError(f"{key}: marker offsets must be M x 2, got shape {raw_shape}")
         return "tactile"
     if key.endswith("tcp_pose"):
-        if raw_shape != (7,):
-            raise ValueError(f"{key}: poses must be 7-D (xyz + quaternion wxyz), got shape {raw_shape}")
+        if len(raw_shape) != 1 or raw_shape[0] not in POSE_LAYOUTS:
+            layouts = "; ".join(f"{n}-D xyz + {what}" for n, what in POSE_LAYOUTS.items())
+            raise ValueError(f"{key}: a pose must be {layouts}; got shape {raw_shape}")
         return "pose"
+    if len(raw_shape) == 3 and raw_shape[-1] in (1, 3, 4):
+        raise ValueError(
+            f"{key}: shape {raw_shape} looks like H x W x C images, which would be trained as a flat "
+            f"vector of {int(np.prod(raw_shape))} values; camera keys must be observation.images.<camera>: "
+            f"map this one with the override keys.{key}=observation.images.<camera>")
     return "flat"
 
 
@@ -64,20 +85,70 @@ def make_spec(key: str, raw_shape: tuple[int, ...], pca_dim: int | None = None) 
     return FeatureSpec(key, kind, raw_shape, dim)
 
 
+def _axis_angle_to_matrix(v: torch.Tensor) -> torch.Tensor:
+    """Rotation vectors ``[..., 3]`` -> matrices (Rodrigues; series near zero)."""
+    theta2 = (v * v).sum(-1, keepdim=True)
+    theta = theta2.clamp_min(1e-24).sqrt()
+    small = theta2 < 1e-8
+    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)  # sin(t)/t
+    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / theta2.clamp_min(1e-24))
+    x, y, z = v.unbind(-1)
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*v.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=v.dtype, device=v.device).expand(k.shape)
+    return eye + a[..., None] * k + b[..., None] * (k @ k)
+
+
+def _matrix_to_axis_angle(m: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices -> rotation vectors (through the w >= 0 quaternion)."""
+    q = matrix_to_quat(m)
+    w, xyz = q[..., :1], q[..., 1:]
+    n = xyz.norm(dim=-1, keepdim=True)
+    scale = torch.where(n > 1e-8, 2 * torch.atan2(n, w) / n.clamp_min(1e-12), 2 / w.clamp_min(1e-12))
+    return xyz * scale
+
+
+def pose_to_internal(x: torch.Tensor) -> torch.Tensor:
+    """A stored pose ``[..., 7 | 9 | 6]`` (see :data:`POSE_LAYOUTS`) -> xyz + 6-D rotation (columns)."""
+    size = x.shape[-1]
+    if size == 7:
+        return pose7_to_pose9(x)
+    if size == 9:  # the given rows of R are the columns of R^T
+        rot = rot6d_to_matrix(x[..., 3:9]).transpose(-1, -2)
+    elif size == 6:
+        rot = _axis_angle_to_matrix(x[..., 3:6])
+    else:
+        raise ValueError(f"a pose has 7, 9 or 6 values, got {size}")
+    return torch.cat([x[..., :3], matrix_to_rot6d(rot)], dim=-1)
+
+
+def pose_from_internal(y: torch.Tensor, size: int) -> torch.Tensor:
+    """xyz + 6-D rotation ``[..., 9]`` -> the stored layout of ``size`` values (inverse of
+    :func:`pose_to_internal` up to Gram-Schmidt)."""
+    if size == 7:
+        return pose9_to_pose7(y)
+    rot = rot6d_to_matrix(y[..., 3:9])
+    if size == 9:
+        return torch.cat([y[..., :3], matrix_to_rot6d(rot.transpose(-1, -2))], dim=-1)
+    if size == 6:
+        return torch.cat([y[..., :3], _matrix_to_axis_angle(rot)], dim=-1)
+    raise ValueError(f"a pose has 7, 9 or 6 values, got {size}")
+
+
 def to_internal(spec: FeatureSpec, x: torch.Tensor) -> torch.Tensor:
     """Dataset units -> network units (before normalisation). ``x``: ``[..., *raw_shape]``
     (tactile keys: already PCA-embedded, ``[..., k]``)."""
     if spec.kind == "pose":
-        return pose7_to_pose9(x)
+        return pose_to_internal(x)
     if spec.kind == "tactile":
         return x
     return x.reshape(*x.shape[: x.ndim - len(spec.raw_shape)], spec.dim)
 
 
 def from_internal(spec: FeatureSpec, x: torch.Tensor) -> torch.Tensor:
-    """Network units -> dataset units (flat): poses get a unit quaternion back."""
+    """Network units -> dataset units (flat): poses go back to their stored layout."""
     if spec.kind == "pose":
-        return pose9_to_pose7(x)
+        return pose_from_internal(x, spec.raw_shape[0])
     return x
 
 

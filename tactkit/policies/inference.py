@@ -17,6 +17,7 @@ import torch
 from tactkit.policies.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from tactkit.policies.data import prepare_arrays
 from tactkit.policies.factory import get_kind
+from tactkit.policies.features import pose_from_internal
 from tactkit.policies.interface import Policy
 from tactkit.policies.rotation import rot6d_to_quat_np, rot6d_to_quat_scalar
 
@@ -122,11 +123,13 @@ class TorchPolicy(Policy):
             for k in self.action_keys:
                 spec = self.codec.specs[k]
                 scale, offset = (v.double().cpu().numpy() for v in self.codec.normalizer.params[k])
-                self._decode_np.append((spec.kind == "pose", spec.dim, scale, offset))
+                self._decode_np.append((spec.kind == "pose" and spec.raw_shape[0], spec.dim, scale, offset))
         parts, i = [], 0
-        for is_pose, dim, scale, offset in self._decode_np:
+        for pose_size, dim, scale, offset in self._decode_np:
             v = (x[..., i : i + dim] - offset) / scale
-            if is_pose:
+            if pose_size and pose_size != 7:  # 9-D / 6-D stored poses (UMI, RDP buffers)
+                v = pose_from_internal(torch.from_numpy(np.ascontiguousarray(v)), pose_size).numpy()
+            elif pose_size:
                 r = v[..., 3:9]
                 q = rot6d_to_quat_scalar(r.reshape(6)).reshape(*r.shape[:-1], 4) if r.size == 6 else rot6d_to_quat_np(r)
                 v = np.concatenate([v[..., :3], q], axis=-1)

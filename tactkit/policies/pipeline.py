@@ -76,7 +76,7 @@ def train_stage(
     policy_kind = get_kind(kind)
     if cfg.threads > 0:  # on a shared CPU, fewer threads avoid spinning against other jobs
         torch.set_num_threads(cfg.threads)
-    cfg = resolve_keys(cfg, available_keys(data_path))
+    cfg = resolve_keys(cfg, available_keys(data_path, cfg.keys))
     if policy_kind.prepare_config is not None:
         cfg = policy_kind.prepare_config(cfg, data_path)
     extra: dict[str, Any] = {}

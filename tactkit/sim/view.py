@@ -55,7 +55,7 @@ def _frame(env: SimTask, size: int) -> np.ndarray:
 def render_episode(task: str, out: str | Path, seed: int = 0, perturb: str = "after_contact",
                    frames: int = 8, size: int = 192, **overrides: Any) -> dict[str, Any]:
     """Run the expert on ``seed`` and save ``frames`` evenly spaced columns (PNG) or every
-    camera frame (``.mp4`` / ``.avi``) to ``out``; returns the episode's evaluate() dict."""
+    control step as H.264 video (``.mp4`` / ``.avi``) to ``out``; returns the episode's evaluate() dict."""
     import cv2
 
     out = Path(out)
@@ -75,13 +75,10 @@ def render_episode(task: str, out: str | Path, seed: int = 0, perturb: str = "af
         step += 1
     env.close()
     out.parent.mkdir(parents=True, exist_ok=True)
-    if video:
-        h, w = cols[0].shape[:2]
-        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if out.suffix.lower() == ".mp4" else "MJPG"))
-        vw = cv2.VideoWriter(str(out), fourcc, env.config.control_hz, (w, h))
-        for c in cols:
-            vw.write(cv2.cvtColor(c, cv2.COLOR_RGB2BGR))
-        vw.release()
+    if video:  # H.264 (PyAV), plays in browsers and players
+        from tactkit.video import write_video
+
+        write_video(cols, out, env.config.control_hz)
     else:
         strip = np.concatenate(cols, axis=1)
         if not cv2.imwrite(str(out), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR)):

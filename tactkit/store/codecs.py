@@ -6,6 +6,9 @@ Everything else is lossless: Zstandard through Blosc with byte shuffle.
 
 The codec is registered under the name ``tactkit.jpeg`` when this module is imported
 (:mod:`tactkit.store` imports it), so any process that imports tactkit can read the arrays.
+Importing it also registers imagecodecs' numcodecs codecs (``imagecodecs_jpeg2k``,
+``imagecodecs_jpegxl``, ``imagecodecs_webp``, ...), the image compressors diffusion_policy,
+UMI and RDP write their replay buffers with, so those buffers open without their code.
 """
 
 from __future__ import annotations
@@ -98,6 +101,17 @@ class JpegCodec(ArrayBytesCodec):
 
 
 register_codec(JPEG_CODEC_NAME, JpegCodec)
+
+
+def register_image_codecs() -> None:
+    """Register imagecodecs' numcodecs codecs (Jpeg2k, JpegXL, WebP, PNG, ...) by their
+    ``imagecodecs_*`` ids, the ids diffusion_policy/UMI/RDP buffers name in their metadata."""
+    import imagecodecs.numcodecs
+
+    imagecodecs.numcodecs.register_codecs(verbose=False)
+
+
+register_image_codecs()
 
 
 def lossless_compressor(itemsize: int) -> BloscCodec:

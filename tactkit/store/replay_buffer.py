@@ -4,14 +4,24 @@
 :class:`ReplayBuffer` opens such a buffer in Zarr format 2 (what diffusion_policy and RDP
 write: a directory store with Blosc compressors) or 3 without conversion, holds one in
 memory, and saves one in either format (format 2 with Blosc only, so diffusion_policy's
-``ReplayBuffer.copy_from_path`` opens it unchanged).
+``ReplayBuffer.copy_from_path`` opens it unchanged). Buffers whose images diffusion_policy,
+UMI or RDP compressed with Jpeg2k or JpegXL open too (:mod:`tactkit.store.codecs` registers
+those codecs).
+
+A *key map* renames the keys of such buffers to tactkit's dataset keys (``{"img":
+"observation.images.wrist"}``, the ``keys.img=observation.images.wrist`` override of
+``tactkit train``): a value may name several targets (``"observation.state.tcp_pose,action.tcp_pose"``:
+UMI has no action key, its actions are the future poses) and a source may join 1-D keys on
+their last axis (``"robot0_eef_pos+robot0_eef_rot_axis_angle"``: UMI's 6-D pose).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numcodecs
@@ -45,6 +55,116 @@ def _check_layout(data: Mapping[str, Any], episode_ends: np.ndarray, where: str)
             )
 
 
+_SLICE = re.compile(r"^(?P<key>[^\[\]]+)\[(?P<a>\d*):(?P<b>\d*)\]$")
+
+
+@dataclass(frozen=True)
+class KeyMapEntry:
+    """One ``SOURCE[+SOURCE...]=TARGET[,TARGET...]`` entry; a target ``name[a:b]`` takes the
+    columns ``a:b`` of the (1-D) source, as RDP's 10-D ``action`` holds pose and gripper."""
+
+    sources: tuple[str, ...]
+    targets: tuple[tuple[str, slice | None], ...]
+
+    @property
+    def label(self) -> str:
+        return "keys." + "+".join(self.sources)
+
+
+def parse_key_map(key_map: Mapping[str, Any] | None) -> list[KeyMapEntry]:
+    """``{source: target(s)}`` -> entries: a source ``a+b`` joins 1-D keys on their last axis;
+    a target is a key, ``key[a:b]``, a comma-separated string of them or a list."""
+    out = []
+    for src, dst in (key_map or {}).items():
+        sources = tuple(s.strip() for s in str(src).split("+"))
+        raw = [t.strip() for t in (dst.split(",") if isinstance(dst, str) else dst)] if dst else []
+        targets = []
+        for t in raw:
+            m = _SLICE.match(t) if isinstance(t, str) else None
+            if m:
+                a, b = m["a"], m["b"]
+                targets.append((m["key"], slice(int(a) if a else None, int(b) if b else None)))
+            elif isinstance(t, str) and t and "[" not in t:
+                targets.append((t, None))
+            else:
+                raise ValueError(f"key map entry {src!r}: target {t!r} is not KEY or KEY[a:b]")
+        if not all(sources) or not targets:
+            raise ValueError(f"key map entry {src!r}: {dst!r} is not SOURCE[+SOURCE...]=TARGET[,TARGET...]")
+        out.append(KeyMapEntry(sources, tuple(targets)))
+    names = [t for e in out for t, _ in e.targets]
+    dup = sorted({t for t in names if names.count(t) > 1})
+    if dup:
+        raise ValueError(f"key map names {dup} as the target of several sources")
+    return out
+
+
+def mapped_keys(keys: Sequence[str], key_map: Mapping[str, Any] | None, where: str = "") -> list[str]:
+    """The key names after :func:`apply_key_map` (checks that every source exists)."""
+    entries = parse_key_map(key_map)
+    present = set(keys)
+    sources = {s for e in entries for s in e.sources}
+    for e in entries:
+        missing = [s for s in e.sources if s not in present]
+        if missing:
+            raise KeyError(f"{where}: {e.label}: no key {missing[0]!r}; keys: {', '.join(sorted(present))}")
+        clash = [t for t, _ in e.targets if t in present and t not in sources]
+        if clash:
+            raise ValueError(f"{where}: {e.label}: target {clash[0]!r} is already a key of the data")
+    out: list[str] = []
+    for k in keys:  # each entry's targets take the place of its first source
+        for e in entries:
+            if k == e.sources[0]:
+                out += [t for t, _ in e.targets if t not in out]
+        if k not in sources and k not in out:
+            out.append(k)
+    return out
+
+
+def select_key_map(key_map: Mapping[str, Any] | None, needed: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """The entries of ``key_map`` that produce one of the ``needed`` keys, and the source keys
+    ``needed`` reads (mapped keys' sources, the others as they are)."""
+    sub: dict[str, Any] = {}
+    by_target = {}
+    for (src, dst), e in zip((key_map or {}).items(), parse_key_map(key_map)):
+        if any(t in needed for t, _ in e.targets):
+            sub[src] = dst
+            by_target.update({t: e for t, _ in e.targets})
+    sources: list[str] = []
+    for k in needed:
+        for s in (by_target[k].sources if k in by_target else (k,)):
+            if s not in sources:
+                sources.append(s)
+    return sub, sources
+
+
+def apply_key_map(data: Mapping[str, Any], key_map: Mapping[str, Any] | None, where: str = "") -> dict[str, Any]:
+    """``data`` with keys renamed, joined, copied or sliced by ``key_map`` (see the module doc).
+    Sources that are not also targets disappear; joined and sliced keys are read into memory."""
+    entries = parse_key_map(key_map)
+    if not entries:
+        return dict(data)
+    names = mapped_keys(list(data), key_map, where)
+    new: dict[str, Any] = {}
+    for e in entries:
+        if len(e.sources) == 1:
+            value = data[e.sources[0]]
+        else:
+            parts = [np.asarray(data[s][:]) for s in e.sources]
+            if any(p.ndim != 2 for p in parts) or len({p.dtype for p in parts}) != 1:
+                raise ValueError(f"{where}: {e.label}: only 1-D keys of one dtype join, got "
+                                 + ", ".join(f"{s} {p.dtype}{list(p.shape[1:])}" for s, p in zip(e.sources, parts)))
+            value = np.concatenate(parts, axis=1)
+        for t, sl in e.targets:
+            if sl is None:
+                new[t] = value
+                continue
+            if len(value.shape) != 2 or not 0 < len(range(value.shape[1])[sl]):
+                raise ValueError(f"{where}: {e.label}: {t}[{sl.start}:{sl.stop}] selects no column of a "
+                                 f"{list(value.shape[1:])} key")
+            new[t] = np.ascontiguousarray(np.asarray(value[:])[:, sl])
+    return {k: new[k] if k in new else data[k] for k in names}
+
+
 class ReplayBuffer:
     """Episodes concatenated on time: ``data[key]`` is ``[n_steps, ...]``; ``episode_ends`` int64.
 
@@ -63,8 +183,9 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ open / save
     @classmethod
-    def open(cls, path: str | os.PathLike) -> ReplayBuffer:
-        """Open a replay buffer (Zarr v2 or v3, local path or fsspec URL) read-only."""
+    def open(cls, path: str | os.PathLike, key_map: Mapping[str, Any] | None = None) -> ReplayBuffer:
+        """Open a replay buffer (Zarr v2 or v3, local path or fsspec URL) read-only, its keys
+        renamed by ``key_map`` (see :func:`apply_key_map`)."""
         lp = _paths.local_path(path)
         if lp is not None and not lp.exists():
             raise FileNotFoundError(f"{path}: no such replay buffer")
@@ -82,7 +203,7 @@ class ReplayBuffer:
         # listing order is arbitrary: the view's own key order first, then the rest sorted
         order = [k for k in [*attrs.get("keys", []), TIMESTAMP_KEY] if k in arrays]
         order += sorted(k for k in arrays if k not in order)
-        data = {k: arrays[k] for k in order}
+        data = apply_key_map({k: arrays[k] for k in order}, key_map, str(path))
         return cls(data, ends, attrs=attrs, root=root, where=str(path))
 
     @classmethod
@@ -152,6 +273,11 @@ class ReplayBuffer:
     def get_episode(self, i: int, keys: list[str] | None = None) -> dict[str, np.ndarray]:
         sl = self.episode_slice(i)
         return {k: np.asarray(self[k][sl]) for k in (keys or self.keys())}
+
+    def renamed(self, key_map: Mapping[str, Any] | None) -> ReplayBuffer:
+        """This buffer with its keys renamed by ``key_map`` (see :func:`apply_key_map`)."""
+        return ReplayBuffer(apply_key_map(self.data, key_map, self.where), self.episode_ends,
+                            attrs=self.attrs, root=self.root, where=self.where)
 
     def load(self, keys: list[str] | None = None) -> ReplayBuffer:
         """A copy with ``keys`` (default all) decoded into numpy arrays in memory."""

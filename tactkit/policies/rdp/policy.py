@@ -50,7 +50,7 @@ class ReactiveDiffusionPolicy(TorchPolicy):
             x = np.asarray(fast[k], dtype=np.float32)
             if spec.kind == "tactile" and x.size != spec.dim:
                 x = self.pcas[k].transform(x.reshape(-1, 2))
-            elif x.size != spec.dim and not (spec.kind == "pose" and x.size == 7):
+            elif x.size != spec.dim and not (spec.kind == "pose" and x.size == spec.raw_shape[0]):
                 raise ValueError(f"fast signal {k!r} has {x.size} values, expected {spec.dim} ({spec.raw_shape})")
             parts.append(x.reshape(1, -1))
         batch = {k: torch.from_numpy(p).to(self.device) for k, p in zip(self.fast_keys, parts)}
