@@ -113,8 +113,7 @@ def main() -> None:
         "--train-extra", default="", help="extra KEY=VALUE training overrides, space separated"
     )
     ap.add_argument("--fixed-scene", action="store_true",
-                    help="wipe's CI-sized setting (docs/controller.md): nominal scene, force-feedback expert demos "
-                         "(none + after_contact), TCP pose + touch, no camera")  # fmt: skip
+                    help="the same board and path every seed (scene_variation=0); planners see the scene state")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="runs/beast_sim")
     ap.add_argument("--retrain", action="store_true")
@@ -128,7 +127,6 @@ def main() -> None:
     from tactkit.experiments.evaluation import results_table, summarize
     from tactkit.experiments.quickstart import (
         QuickstartConfig,
-        fixed_scene,
         tactile_keys,
         train_policy,
     )
@@ -141,12 +139,12 @@ def main() -> None:
     cfg = QuickstartConfig(task=args.task, demos=args.demos, train_steps=args.steps, size=args.size,
                            extra_train=args.train_extra.split())  # fmt: skip
     if args.fixed_scene:
-        cfg = fixed_scene(cfg)
+        cfg.task_overrides = {"scene_variation": 0.0}
     t0 = time.perf_counter()
     if args.retrain or not data.exists():
         info = record_demos(
             args.task, args.demos, data, perturb=cfg.demo_perturb, seed=0, overwrite=True,
-            cameras=cfg.cameras, **cfg.task_overrides,
+            cameras=cfg.cameras, noise=cfg.demo_noise, **cfg.task_overrides,
         )
         (out / "demos.json").write_text(
             json.dumps({"mean_score": info["mean_score"], "demos": args.demos})
@@ -197,7 +195,7 @@ def main() -> None:
             )
             timings[f"eval_{label}_s"] = time.perf_counter() - t
 
-    setting = " (fixed scene, force-feedback expert, no camera)" if args.fixed_scene else ""
+    setting = " (fixed scene, scene state, no camera)" if args.fixed_scene else ""
     print(f"\n## {args.task}{setting}: {args.demos} demos (expert {expert:.2f}), {args.steps} training steps per stage "
           f"(size {args.size}), seeds {args.seed0}..{args.seed0 + args.episodes - 1} per mode, simulated inference "
           f"latency {args.inference_latency * 1e3:.0f} ms\n")  # fmt: skip

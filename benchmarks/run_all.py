@@ -37,18 +37,18 @@ DEMO = ("runs/demo/dp", "runs/demo/rdp/ldp")
 BENCHES: dict[str, Bench] = {
     "beast_error_vs_n": Bench((), ("--dataset", "min_jerk/D7/T16", "--settings", "quick")),
     "controller_paper_table": Bench(
-        ("--demos", "20", "--steps", "1500", "--wipe-steps", "3000", "--episodes", "3", "--fixed-scene-wipe"),
+        (),
         ("--tasks", "wipe", "--policies", "dp,rdp", "--demos", "2", "--steps", "20", "--episodes", "1",
-         "--out", "runs/bench_quick/paper_table")),
+         "--modes", "none", "--workers", "1", "--out", "runs/bench_quick/paper_table")),
     "controller_timing": Bench((), ("--duration", "2")),
     "implicit_rdp_latency": Bench(("--threads", "1"), ("--threads", "1", "--iters", "20", "--plan-iters", "4",
                                                       "--seconds", "0.5", "--rates", "24,60")),
     "policy_beast_latency": Bench(("--threads", "1"), ("--threads", "1", "--size", "tiny", "--iters", "3",
                                                        "--step-iters", "50")),
     "policy_beast_sim": Bench(
-        ("--task", "wipe", "--fixed-scene", "--demos", "12", "--steps", "3000", "--episodes", "3",
-         "--modes", "none,after_contact", "--policies", "dp,rdp,beast,beast_continuous"),
-        ("--task", "wipe", "--fixed-scene", "--demos", "2", "--steps", "20", "--episodes", "1", "--modes", "none",
+        ("--task", "wipe", "--demos", "40", "--steps", "3000", "--episodes", "10", "--modes", "none,after_contact",
+         "--policies", "dp,rdp,beast,beast_continuous"),
+        ("--task", "wipe", "--demos", "2", "--steps", "20", "--episodes", "1", "--modes", "none",
          "--policies", "dp,beast", "--out", "runs/bench_quick/beast_sim")),
     "policy_latency": Bench(("--threads", "1"), ("--threads", "1", "--size", "tiny", "--iters", "20",
                                                  "--plan-iters", "4")),
@@ -66,7 +66,7 @@ BENCHES: dict[str, Bench] = {
     "tracker_speed": Bench((), ("--frames", "30")),
     "transport_latency": Bench((), ("--seconds", "1")),
     "wipe_reaction": Bench(
-        ("--policy", "dp=runs/demo/dp", "--policy", "rdp=runs/demo/rdp/ldp", "--withheld", "--ctrl", "",
+        ("--policy", "dp=runs/demo/dp", "--policy", "rdp=runs/demo/rdp/ldp", "--withheld", "--seeds", "10", "--ctrl", "",
          "--ctrl", "plan_period=0.5", "--ctrl", "plan_period=0.5 inference_latency=0.3"),
         ("--policy", "dp=runs/demo/dp", "--policy", "rdp=runs/demo/rdp/ldp", "--seeds", "1"), needs=DEMO),
 }

@@ -1,4 +1,4 @@
-"""How trained policies react to the after-contact board motion of ``wipe`` (fixed scene).
+"""How trained policies react to the after-contact board motion of ``wipe``.
 
 For each checkpoint (``--policy name=DIR``; RDP: its ``ldp`` directory) and each controller
 setting (``--ctrl "key=value ..."``, default the sim robot's), runs lockstep episodes on eval
@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--withheld", action="store_true", help="also run every rdp* policy with its fast signal withheld")
     ap.add_argument("--inference-latency", type=float, default=0.1)
     ap.add_argument("--task", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="wipe task overrides on top of the fixed scene, e.g. perturb_speed=4")
+                    help="wipe task overrides, e.g. perturb_speed=4 or scene_variation=0")
     args = ap.parse_args()
 
     import torch
@@ -51,13 +51,12 @@ def main() -> None:
         evaluate_policy,
         surface_follow,
     )
-    from tactkit.experiments.quickstart import FIXED_SCENE_TASK
     from tactkit.policies.inference import load_policy
     from tactkit.real.setup import load_robot_setup
     from tactkit.sysinfo import machine_summary
 
     torch.set_num_threads(1)
-    task = {**FIXED_SCENE_TASK, **parse_overrides(args.task)}
+    task = parse_overrides(args.task)
     policies: dict[str, Any] = {}
     for spec in args.policy:
         name, _, path = spec.partition("=")
@@ -74,12 +73,12 @@ def main() -> None:
         print("| policy | none | after_contact (per seed) | follow slope | lag (ms) | force RMS error (N) | in band |")
         print("|---|---|---|---|---|---|---|")
         for name, policy in policies.items():
-            none = evaluate_policy("wipe", policy, 1, ("none",), settings, seed0=1000)  # same episode every seed
+            none = evaluate_policy("wipe", policy, args.seeds, ("none",), settings, seed0=1000)
             after = evaluate_policy("wipe", policy, args.seeds, ("after_contact",), settings, seed0=1000)
             fm = [surface_follow(r.trace, FOLLOW_FROM_CONTACT_S, PATH_END_S, 10.0, (5.0, 15.0)) for r in after]
             mean = {k: float(np.mean([x[k] for x in fm])) for k in fm[0]}
             per_seed = " / ".join(f"{r.score:.2f}" for r in after)
-            print(f"| {name} | {none[0].score:.2f} | {np.mean([r.score for r in after]):.2f} ({per_seed}) | "
+            print(f"| {name} | {np.mean([r.score for r in none]):.2f} | {np.mean([r.score for r in after]):.2f} ({per_seed}) | "
                   f"{mean['slope']:.2f} | {mean['lag_ms']:.0f} | {mean['force_rms']:.1f} | {mean['in_band']:.2f} |",
                   flush=True)
 

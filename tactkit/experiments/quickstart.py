@@ -120,7 +120,8 @@ def policy_overrides(
     (``rdp``) or the wrench (``rdp_force``) as its fast signal, so the two differ by the fast
     loop only. ``rdp_plan_touch``
     also gives RDP's planner the pad (measured worse: the planner copies the touch that its own
-    commands cause, docs/controller.md). DP and DP + tactile run at the RDP paper's DP timing
+    commands cause, docs/controller.md). ``implicit_rdp`` (ImplicitRDP) reacts to the wrench
+    inside one transformer (docs/implicit-rdp.md). DP and DP + tactile run at the RDP paper's DP timing
     (16 steps at 12 Hz). With several ``arms`` (a bimanual task) the state and action keys name
     each arm, ``tactile`` lists every pad and ``rdp_force`` reacts to every arm's wrench.
     """
@@ -145,6 +146,8 @@ def policy_overrides(
         "beast": ("beast", [f"obs_keys=[{planner}]", *img]),
         "beast_tactile": ("beast", [f"obs_keys=[{planner},{tactile}]", *img]),
         "beast_continuous": ("beast", [f"obs_keys=[{planner}]", *img, "beast.head=continuous"]),
+        # one transformer, the wrench as its fast tokens along a 32-step chunk (RDP's schedule)
+        "implicit_rdp": ("implicit_rdp", [f"obs_keys=[{planner}]", f"fast_keys=[{wrench}]", "horizon=32", *img]),
     }
     if kind not in table:
         raise KeyError(f"unknown quickstart policy {kind!r}; known: {', '.join(table)}")
@@ -171,10 +174,21 @@ def _train_job(kind: str, data: Path, out: Path, cfg: QuickstartConfig) -> tuple
     return kind, path, time.perf_counter() - t0
 
 
-def run_quickstart(
-    cfg: QuickstartConfig, policies: tuple[str, ...] = ("rdp", "dp"), say: Callable[[str], None] = print
-) -> dict[str, Any]:
-    """Run the whole quickstart; returns the summary written to ``<out>/results.json``."""
+@dataclass
+class Comparison:
+    """What :func:`run_comparison` produced: per schedule, per policy, the episode results."""
+
+    rows: dict[str, dict[str, list[EpisodeResult]]]  # schedule -> policy -> results
+    timing: dict[str, dict[str, dict[str, float]]]  # schedule -> policy -> plan period, latency
+    timings: dict[str, float]  # stage -> seconds
+    demo_info: dict[str, Any]
+    checkpoints: dict[str, Path]
+
+
+def run_comparison(cfg: QuickstartConfig, policies: tuple[str, ...], schedules: tuple[str, ...] = ("paper",),
+                   say: Callable[[str], None] = print) -> Comparison:
+    """Record demos, train ``policies`` (in parallel processes) and evaluate each of them on
+    the same seeds under every mode of ``cfg`` at every schedule."""
     import torch
     from tqdm import tqdm
 
@@ -182,6 +196,9 @@ def run_quickstart(
     from tactkit.real.setup import load_robot_setup
     from tactkit.sim.recording import record_demos
 
+    unknown = [s for s in schedules if s not in SCHEDULES]
+    if unknown:
+        raise ValueError(f"unknown schedule {unknown[0]!r}; known: {', '.join(SCHEDULES)}")
     torch.set_num_threads(cfg.torch_threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -211,50 +228,67 @@ def run_quickstart(
     timings["training_s"] = time.perf_counter() - t
 
     base = load_robot_setup("sim").controller
-    schedule = SCHEDULES[cfg.schedule]
-    rows: dict[str, list[EpisodeResult]] = {}
-    timing: dict[str, dict[str, float]] = {}
-    total = len(policies) * len(cfg.modes) * cfg.episodes
-    say(f"[3/3] evaluating {', '.join(policies)}: {cfg.episodes} paired seeds x {len(cfg.modes)} perturbation modes, "
-        f"{schedule.describe()}")
+    rows: dict[str, dict[str, list[EpisodeResult]]] = {}
+    timing: dict[str, dict[str, dict[str, float]]] = {}
+    total = len(schedules) * len(policies) * len(cfg.modes) * cfg.episodes
+    say(f"[3/3] evaluating {', '.join(policies)}: {cfg.episodes} paired seeds x {len(cfg.modes)} perturbation modes"
+        f" x {len(schedules)} schedule(s)")
     with tqdm(total=total, desc="closed-loop eval", unit="ep") as bar:
-        for kind in policies:
-            t = time.perf_counter()
-            source = PolicySource(str(ckpts[kind]))
-            policy = source.build()
-            controller = schedule_controller(base, schedule, policy)
-            timing[kind] = {"plan_period_s": controller.plan_period, "inference_latency_s": controller.inference_latency}
-            settings = EvalSettings(controller, dict(cfg.task_overrides), None, trace=True,
-                                    torch_threads=cfg.torch_threads)
+        for name in schedules:
+            rows[name], timing[name] = {}, {}
+            for kind in policies:
+                t = time.perf_counter()
+                source = PolicySource(str(ckpts[kind]))
+                policy = source.build()
+                controller = schedule_controller(base, SCHEDULES[name], policy)
+                timing[name][kind] = {"plan_period_s": controller.plan_period,
+                                      "inference_latency_s": controller.inference_latency}
+                settings = EvalSettings(controller, dict(cfg.task_overrides), None, trace=name == schedules[0],
+                                        torch_threads=cfg.torch_threads)
 
-            def progress(r: EpisodeResult, kind: str = kind) -> None:
-                bar.update(1)
-                bar.set_postfix(policy=kind, perturb=r.perturb, score=f"{r.score:.2f}")
+                def progress(r: EpisodeResult, kind: str = kind, name: str = name) -> None:
+                    bar.update(1)
+                    bar.set_postfix(schedule=name, policy=kind, perturb=r.perturb, score=f"{r.score:.2f}")
 
-            rows[kind] = evaluate_policy(cfg.task, source if cfg.workers > 1 else policy, cfg.episodes, cfg.modes,
-                                         settings, cfg.eval_seed0, progress, workers=cfg.workers)
-            timings[f"eval_{kind}_s"] = time.perf_counter() - t
+                rows[name][kind] = evaluate_policy(cfg.task, source if cfg.workers > 1 else policy, cfg.episodes,
+                                                   cfg.modes, settings, cfg.eval_seed0, progress, workers=cfg.workers)
+                timings[f"eval_{name}_{kind}_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
+    return Comparison(rows, timing, timings, demo_info, ckpts)
+
+
+def comparison_summary(cfg: QuickstartConfig, c: Comparison) -> dict[str, Any]:
+    """JSON-ready summary of a comparison (what ``results.json`` holds)."""
+    return {
+        "task": cfg.task, "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "demo_mean_score": c.demo_info["mean_score"],
+        "eval_seeds": [cfg.eval_seed0 + i for i in range(cfg.episodes)],
+        "timing": c.timing, "timings": c.timings,
+        "summary": {name: {k: summarize(v) for k, v in rows.items()} for name, rows in c.rows.items()},
+        "episodes": {name: {k: [{f: getattr(r, f) for f in ("perturb", "seed", "score", "success", "plans",
+                                                            "fast_steps", "ticks", "max_force", "safety", "fault")}
+                                for r in v] for k, v in rows.items()} for name, rows in c.rows.items()},
+    }
+
+
+def run_quickstart(
+    cfg: QuickstartConfig, policies: tuple[str, ...] = ("rdp", "dp"), say: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run the whole quickstart; returns the summary written to ``<out>/results.json``."""
+    c = run_comparison(cfg, policies, (cfg.schedule,), say)
+    out = Path(cfg.out)
+    rows = c.rows[cfg.schedule]
     table = results_table(rows)
     diffs = differences_table(rows, policies[-1]) if len(policies) > 1 else ""
-    summary = {
-        "task": cfg.task, "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
-        "demo_mean_score": demo_info["mean_score"],
-        "eval_seeds": [cfg.eval_seed0 + i for i in range(cfg.episodes)], "schedule": cfg.schedule,
-        "timing": timing, "timings": timings,
-        "summary": {k: summarize(v) for k, v in rows.items()},
-        "episodes": {k: [{f: getattr(r, f) for f in ("perturb", "seed", "score", "success", "plans", "fast_steps",
-                                                     "ticks", "max_force", "safety", "fault")}
-                         for r in v] for k, v in rows.items()},
-    }
+    summary = comparison_summary(cfg, c)
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     write_report(out, cfg, rows, table, diffs, summary)
     say(f"\n{cfg.task}: mean score [95% bootstrap interval] (success rate), {cfg.episodes} paired seeds per mode; "
-        f"{schedule.describe()}\n")
+        f"{SCHEDULES[cfg.schedule].describe()}\n")
     say(table)
     if diffs:
         say("\n" + diffs)
-    say(f"\nreport: {out / 'report.md'} ({timings['total_s'] / 60:.1f} min)")
+    say(f"\nreport: {out / 'report.md'} ({c.timings['total_s'] / 60:.1f} min)")
     return summary
 
 
@@ -268,10 +302,11 @@ def write_report(out: Path, cfg: QuickstartConfig, rows: dict[str, list[EpisodeR
     import matplotlib.pyplot as plt
     import numpy as np
 
-    modes = [m for m in (*PERTURBATIONS, "all") if m in next(iter(summary["summary"].values()))]
+    per_policy = summary["summary"][cfg.schedule]
+    modes = [m for m in (*PERTURBATIONS, "all") if m in next(iter(per_policy.values()))]
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     width = 0.8 / max(1, len(rows))
-    for i, (label, s) in enumerate(summary["summary"].items()):
+    for i, (label, s) in enumerate(per_policy.items()):
         x = np.arange(len(modes)) + i * width
         mean = np.array([s[m]["score"] for m in modes])
         lo, hi = np.array([s[m]["ci"][0] for m in modes]), np.array([s[m]["ci"][1] for m in modes])
@@ -305,7 +340,7 @@ def write_report(out: Path, cfg: QuickstartConfig, rows: dict[str, list[EpisodeR
     plt.close(fig)
 
     schedule = SCHEDULES[cfg.schedule]
-    timing = summary.get("timing", {})
+    timing = summary.get("timing", {}).get(cfg.schedule, {})
     t = summary["timings"]
     lines = [
         f"# tactkit quickstart: RDP vs DP on `{cfg.task}`", "",

@@ -36,8 +36,8 @@ def test_report_has_table_intervals_differences_plots_and_timings(tmp_path):
     diffs = differences_table(rows, "dp")
     assert "| rdp | +0.35 [+0.30, +0.40] | +0.35 [+0.30, +0.40] | +0.35 [+0.30, +0.40] |" in diffs
     summary = {"demo_mean_score": 0.97, "eval_seeds": [1, 2], "timings": {"demos_s": 10.0, "total_s": 60.0},
-               "timing": {"rdp": {"plan_period_s": 0.667, "inference_latency_s": 0.167}},
-               "summary": {k: summarize(v) for k, v in rows.items()}}
+               "timing": {"paper": {"rdp": {"plan_period_s": 0.667, "inference_latency_s": 0.167}}},
+               "summary": {"paper": {k: summarize(v) for k, v in rows.items()}}}
     path = write_report(tmp_path, QuickstartConfig(episodes=2), rows, table, diffs, summary)
     text = path.read_text()
     assert "RDP vs DP" in text and table in text and diffs in text and "| demos | 10 |" in text
