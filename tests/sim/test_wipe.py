@@ -175,7 +175,7 @@ def test_record_demos_takes_a_list_of_perturbation_modes(tmp_path):
 def test_force_feedback_expert_wipes_and_its_corrections_show_in_the_force():
     def run(feedback):
         env = make_task("wipe", perturb="after_contact", cameras=False, scene_variation=0.0,
-                        expert_feedback=feedback)
+                        expert_feedback=feedback, motion="family:sine")
         obs = env.reset(1)
         expert = make_expert(env)
         fz = []
@@ -188,7 +188,7 @@ def test_force_feedback_expert_wipes_and_its_corrections_show_in_the_force():
 
     priv, force = run("privileged"), run("force")
     assert priv[0] > 0.95 and force[0] > 0.95
-    assert force[1] > 2.0 * priv[1], (priv, force)  # touch now carries the height correction
+    assert force[1] > 2.0 * priv[1], (priv, force)  # touch now carries the height correction (measured 3.7x)
     with pytest.raises(ValueError, match="expert_feedback"):
         env = make_task("wipe", cameras=False, expert_feedback="psychic")
         env.reset(0)
