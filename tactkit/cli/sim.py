@@ -20,9 +20,10 @@ def _demos(args: argparse.Namespace) -> int:
         overrides["cameras"] = False
     summary = record_demos(args.task, args.episodes, args.out, perturb=args.perturb, seed=args.seed,
                            overwrite=args.overwrite, progress=True, noise=args.noise, noise_tau=args.noise_tau,
-                           **overrides)
+                           min_score=args.min_score, **overrides)
     print(f"recorded {summary['episodes']} {args.task} episodes to {summary['out']}: "
-          f"mean score {summary['mean_score']:.3f}, min {summary['min_score']:.3f}")
+          f"mean score {summary['mean_score']:.3f}, min {summary['min_score']:.3f}"
+          + (f"; discarded seeds {summary['discarded_seeds']}" if summary["discarded_seeds"] else ""))
     return 0
 
 
@@ -51,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="DART noise injection: std (m) of a disturbance of the executed positions; the "
                         "expert's own actions are recorded (default 0: none)")
     d.add_argument("--noise-tau", type=float, default=0.3, help="correlation time (s) of the noise (default 0.3)")
+    d.add_argument("--min-score", type=float, default=None,
+                   help="discard episodes the expert scores below this and record the next seed instead")
     d.add_argument("--overwrite", action="store_true")
     d.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="task config overrides, e.g. camera_rate_hz=24")
     d.set_defaults(func=_demos)

@@ -68,6 +68,7 @@ class QuickstartConfig:
     demo_seed: int = 0
     demo_perturb: str = "mixed"  # perturbation modes of the demos (record_demos' ``perturb``)
     demo_noise: float = 0.001  # m, DART noise injection while recording (0: none)
+    demo_min_score: float = 0.8  # demos the expert scores below this are discarded (a seed more is recorded)
     eval_seed0: int = 1000
     schedule: str = "paper"  # tactkit.experiments.evaluation.SCHEDULES
     observations: str = "state"  # "state" (TCP pose + environment state) or "camera"
@@ -208,7 +209,8 @@ def run_comparison(cfg: QuickstartConfig, policies: tuple[str, ...], schedules: 
     say(f"[1/3] recording {cfg.demos} expert demos of {cfg.task} (modes {cfg.demo_perturb}, DART noise "
         f"{cfg.demo_noise * 1e3:.1f} mm) -> {data}")
     demo_info = record_demos(cfg.task, cfg.demos, data, perturb=cfg.demo_perturb, seed=cfg.demo_seed, overwrite=True,
-                             progress=True, cameras=cfg.cameras, noise=cfg.demo_noise, **cfg.task_overrides)
+                             progress=True, cameras=cfg.cameras, noise=cfg.demo_noise,
+                             min_score=cfg.demo_min_score, **cfg.task_overrides)
     timings["demos_s"] = time.perf_counter() - t0
 
     say(f"[2/3] training {', '.join(policies)} ({cfg.train_steps} steps per stage, size {cfg.size}, "

@@ -109,12 +109,14 @@ def run_recorded_episode(env: SimTask, seed: int, noise: float = 0.0,
 
 def record_demos(task: str, episodes: int, out: str | Path, perturb: str = "mixed", seed: int = 0,
                  overwrite: bool = False, progress: bool = True, noise: float = 0.0, noise_tau: float = 0.3,
-                 **overrides: Any) -> dict[str, Any]:
-    """Record ``episodes`` expert episodes of ``task`` (seeds ``seed .. seed+episodes-1``).
+                 min_score: float | None = None, **overrides: Any) -> dict[str, Any]:
+    """Record ``episodes`` expert episodes of ``task`` (seeds ``seed``, ``seed + 1``, ...).
 
     ``perturb``: one mode, ``"mixed"`` (every mode in turn) or a comma-separated list of modes
     taken in turn (e.g. ``"none,after_contact"``). ``noise``/``noise_tau``: DART noise
-    injection (module docstring; 0 = none)."""
+    injection (module docstring; 0 = none). ``min_score``: an episode the expert scores below it
+    (a disturbance made it drop the box, say) is discarded, as an operator would, and the next
+    seed recorded instead, up to twice ``episodes`` attempts."""
     from tqdm import tqdm
 
     from tactkit.store import EpisodeStore
@@ -136,12 +138,25 @@ def record_demos(task: str, episodes: int, out: str | Path, perturb: str = "mixe
              # action space (ImplicitRDP's virtual target x + K^-1 f) read it from here
              "impedance_stiffness": {a.name: list(a.gains.stiffness) for a in first.robot_config().arms}}
     store = EpisodeStore.create(str(out), streams=streams, attrs=attrs, overwrite=overwrite)
-    scores = []
-    bar = tqdm(range(episodes), desc=f"sim demos {task}", unit="ep", disable=not progress)
-    for i in bar:
-        mode = modes[i % len(modes)]
+    scores: list[float] = []
+    discarded: list[int] = []
+    bar = tqdm(total=episodes, desc=f"sim demos {task}", unit="ep", disable=not progress)
+    i = -1
+    while len(scores) < episodes:
+        i += 1
+        if i >= 2 * episodes and min_score is not None:
+            bar.close()
+            raise RuntimeError(f"{task}: the expert scored below {min_score} on {len(discarded)} of {i} seeds "
+                               f"({discarded[:10]}...); lower the noise ({noise} m) or min_score")
+        mode = modes[len(scores) % len(modes)]
         env = envs[mode]
         buf, info = run_recorded_episode(env, seed + i, noise, noise_tau)
+        if min_score is not None and info["score"] < min_score:
+            discarded.append(seed + i)
+            log.info("%s seed %d (%s): expert scored %.3f < %.3f, discarded", task, seed + i, mode, info["score"],
+                     min_score)
+            env.close()
+            continue
         motion = getattr(env, "motion", None) if mode == "after_contact" else None
         rec = store.begin_episode(task=task, metadata={"seed": seed + i, "perturb": mode, "noise": noise,
                                                        "motion": motion.kind if motion is not None else None,
@@ -150,7 +165,9 @@ def record_demos(task: str, episodes: int, out: str | Path, perturb: str = "mixe
         buf.write(rec)
         rec.commit(success=info["success"], note=f"scripted expert, perturb={mode}")
         scores.append(info["score"])
-        bar.set_postfix(score=f"{np.mean(scores):.3f}")
+        bar.update(1)
+        bar.set_postfix(score=f"{np.mean(scores):.3f}", discarded=len(discarded))
         env.close()
+    bar.close()
     return {"episodes": episodes, "mean_score": float(np.mean(scores)), "min_score": float(np.min(scores)),
-            "out": str(out)}
+            "discarded_seeds": discarded, "out": str(out)}

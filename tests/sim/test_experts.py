@@ -83,3 +83,17 @@ def test_noisy_demos_record_the_experts_action_and_execute_the_disturbed_one():
     clean, _ = run_recorded_episode(env, 5, noise=0.0)
     assert not np.allclose(np.stack(clean.values["action.tcp_pose"])[:, :3], recorded, atol=1e-4)  # it corrected
     env.close()
+
+
+@pytest.mark.slow
+def test_demos_the_expert_fails_are_discarded_and_replaced(tmp_path):
+    """Lift seed 18 with 1 mm of DART noise: the disturbed expert drops the box (measured score
+    0.0; 1.0 without noise). With min_score the episode is not stored and seed 19 is recorded."""
+    from tactkit.sim.recording import record_demos
+    from tactkit.store import EpisodeStore
+
+    info = record_demos("lift", 1, tmp_path / "d.zarr", perturb="none", seed=18, noise=0.001, min_score=0.8,
+                        progress=False, cameras=False)
+    store = EpisodeStore.open(str(tmp_path / "d.zarr"))
+    assert info["discarded_seeds"] == [18] and store.num_episodes == 1
+    assert store.episode(0).metadata["seed"] == 19 and info["min_score"] >= 0.8
