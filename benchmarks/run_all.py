@@ -43,6 +43,13 @@ BENCHES: dict[str, Bench] = {
     "controller_timing": Bench((), ("--duration", "2")),
     "implicit_rdp_latency": Bench(("--threads", "1"), ("--threads", "1", "--iters", "20", "--plan-iters", "4",
                                                       "--seconds", "0.5", "--rates", "24,60")),
+    "heldout_motions": Bench(
+        ("--policy", "dp=runs/demo/dp", "--policy", "rdp=runs/demo/rdp/ldp", "--task", "wipe", "--seeds", "10"),
+        ("--policy", "dp=runs/demo/dp", "--policy", "rdp=runs/demo/rdp/ldp", "--task", "wipe", "--seeds", "1",
+         "--motions", "triangle", "--workers", "1"), needs=DEMO),
+    "learning_curve": Bench(("--task", "wipe", "--demos", "10,25,50,100", "--episodes", "10"),
+                            ("--task", "wipe", "--demos", "2", "--steps", "20", "--episodes", "1", "--modes", "none",
+                             "--workers", "1", "--out", "runs/bench_quick/learning_curve")),
     "policy_beast_latency": Bench(("--threads", "1"), ("--threads", "1", "--size", "tiny", "--iters", "3",
                                                        "--step-iters", "50")),
     "policy_beast_sim": Bench(

@@ -104,7 +104,8 @@ class Motion:
 
 
 # ----------------------------------------------------------------------------- the family
-def _grid() -> np.ndarray:
+def profile_grid() -> np.ndarray:
+    """The times (s) a :class:`Motion` is tabulated at."""
     return np.arange(int(_DURATION * _RATE_HZ) + 1) / _RATE_HZ
 
 
@@ -176,8 +177,8 @@ _KINDS: dict[str, Callable[[np.ndarray, np.random.Generator, float, float], np.n
 }
 
 
-def _fit_range(x: np.ndarray, r: MotionRange) -> np.ndarray:
-    """Shift/scale a zero-started profile into ``[low, high]`` and under ``max_rate``."""
+def fit_to_range(x: np.ndarray, r: MotionRange) -> np.ndarray:
+    """Scale a zero-started profile (tabulated at 200 Hz) into ``[low, high]`` and under ``max_rate``."""
     hi, lo = max(r.high, 0.0), min(r.low, 0.0)
     peak_hi, peak_lo = float(x.max()), float(x.min())
     s = 1.0
@@ -203,7 +204,7 @@ def sample_motion(rng: np.random.Generator, motion_range: MotionRange, dim: int 
     if unknown or not kinds:
         raise ValueError(f"unknown motion kinds {unknown}; the family is {FAMILY}")
     kind = kinds[int(rng.integers(len(kinds)))]
-    t = _grid()
+    t = profile_grid()
     span, rate = motion_range.high - motion_range.low, motion_range.max_rate
     one_sided = motion_range.low >= 0.0 or motion_range.high <= 0.0
     if one_sided:  # the profile is folded onto one side below: draw it twice as wide
@@ -221,7 +222,7 @@ def sample_motion(rng: np.random.Generator, motion_range: MotionRange, dim: int 
             x = np.abs(x)
         elif motion_range.high <= 0.0:
             x = -np.abs(x)
-        cols.append(_fit_range(x, motion_range))
+        cols.append(fit_to_range(x, motion_range))
     return Motion(np.stack(cols, axis=1), kind)
 
 

@@ -77,3 +77,16 @@ def test_a_task_follows_a_user_motion():
     env.contact_time = 0.0
     assert abs(env.height_offset(env.delay + 1.0) - 0.004 * np.sin(2 * np.pi * 0.3)) < 1e-6
     env.close()
+
+
+def test_heldout_motions_keep_the_training_familys_size_and_speed():
+    from tactkit.experiments.heldout_motions import HELDOUT
+
+    kinds = set()
+    for name in HELDOUT:
+        for seed in range(5):
+            m = motion_factory(f"tactkit.experiments.heldout_motions:{name}")(np.random.default_rng(seed), WIPE, 1)
+            assert WIPE.low - 1e-12 <= m.values.min() and m.values.max() <= WIPE.high + 1e-12
+            assert m.max_rate() <= WIPE.max_rate * (1 + 1e-9) and np.abs(m.values).max() > 2e-3
+            kinds.add(m.kind)
+    assert kinds == set(HELDOUT) and not kinds & set(FAMILY)  # none of them is a family kind
