@@ -18,7 +18,7 @@ from tactkit.policies.checkpoint import Checkpoint, CheckpointError, load_checkp
 from tactkit.policies.data import prepare_arrays
 from tactkit.policies.factory import get_kind
 from tactkit.policies.features import pose_from_internal
-from tactkit.policies.interface import Policy
+from tactkit.policies.interface import FastSignal, Policy
 from tactkit.policies.rotation import rot6d_to_quat_np, rot6d_to_quat_scalar
 
 
@@ -94,6 +94,26 @@ class TorchPolicy(Policy):
             raw[k] = x[-self.n_obs_steps :]
         prepared = prepare_arrays(raw, self.codec.specs, self.pcas, tuple(self.cfg.image_shape))
         return {k: torch.from_numpy(np.ascontiguousarray(v))[None].to(self.device) for k, v in prepared.items()}
+
+    def fast_tensor(self, fast: FastSignal) -> torch.Tensor:
+        """Latest fast signals ``{fast key: raw value}`` (marker offsets ``[M, 2]``/``[M*2]``, a
+        pad's tactile embedding ``[k]``, a wrench) -> the normalised network input ``[1, F]``."""
+        if not hasattr(fast, "keys"):
+            raise TypeError(f"fast signals come as {{key: value}} for {list(self.fast_keys)}, got {type(fast).__name__}")
+        batch = {}
+        for k in self.fast_keys:
+            if k not in fast:
+                raise KeyError(f"fast signal is missing {k!r}; the policy reacts to {list(self.fast_keys)}")
+            spec = self.codec.specs[k]
+            x = np.asarray(fast[k], dtype=np.float32)
+            if spec.kind == "tactile" and x.size != spec.dim:
+                x = self.pcas[k].transform(x.reshape(-1, 2))
+            elif x.size not in (spec.dim, int(np.prod(spec.raw_shape))):
+                raise ValueError(f"fast signal {k!r} has {x.size} values, expected {spec.dim} ({spec.raw_shape})")
+            if not np.isfinite(x).all():
+                raise ValueError(f"fast signal {k!r} contains NaN or Inf")
+            batch[k] = torch.from_numpy(np.ascontiguousarray(x.reshape(1, -1))).to(self.device)
+        return self.codec.encode(batch, list(self.fast_keys))
 
     def to_actions(self, y: torch.Tensor, offset: np.ndarray | None = None) -> np.ndarray:
         """Normalised network actions ``[..., A]`` -> dataset units ``[..., action_dim]`` (float64),

@@ -51,26 +51,6 @@ class ImplicitRDPPolicy(TorchPolicy):
         super().__init__(*args, **kwargs)
         self.fast_keys = tuple(self.cfg.fast_keys)
 
-    def fast_tensor(self, fast: FastSignal) -> torch.Tensor:
-        """Latest fast signals ``{fast key: raw value}`` (a wrench, marker offsets ``[M, 2]``/
-        ``[M*2]`` or a pad's tactile embedding ``[k]``) -> normalised ``[1, F]``."""
-        if not hasattr(fast, "keys"):
-            raise TypeError(f"fast signals come as {{key: value}} for {list(self.fast_keys)}, got {type(fast).__name__}")
-        batch = {}
-        for k in self.fast_keys:
-            if k not in fast:
-                raise KeyError(f"fast signal is missing {k!r}; the policy reacts to {list(self.fast_keys)}")
-            spec = self.codec.specs[k]
-            x = np.asarray(fast[k], dtype=np.float32)
-            if spec.kind == "tactile" and x.size != spec.dim:
-                x = self.pcas[k].transform(x.reshape(-1, 2))
-            elif spec.kind != "tactile" and x.size != int(np.prod(spec.raw_shape)):
-                raise ValueError(f"fast signal {k!r} has {x.size} values, expected {spec.raw_shape}")
-            if not np.isfinite(x).all():
-                raise ValueError(f"fast signal {k!r} contains NaN or Inf")
-            batch[k] = torch.from_numpy(np.ascontiguousarray(x.reshape(1, -1))).to(self.device)
-        return self.codec.encode(batch, list(self.fast_keys))
-
     @torch.inference_mode()
     def plan(self, window: dict[str, np.ndarray]) -> Plan[IrdpPlanState]:
         t_obs = self.window_time(window)

@@ -39,23 +39,6 @@ class ReactiveDiffusionPolicy(TorchPolicy):
         self.tokenizer = self.model.tokenizer
         self.fast_keys = tuple(self.cfg.fast_keys)
 
-    def fast_tensor(self, fast: FastSignal) -> torch.Tensor:
-        """Latest fast signals ``{fast key: raw value}`` (marker offsets ``[M, 2]``/``[M*2]``,
-        a wrench, or a pad's tactile embedding ``[k]``) -> normalised decoder input ``[1, F]``."""
-        parts = []
-        for k in self.fast_keys:
-            if k not in fast:
-                raise KeyError(f"fast signal is missing {k!r}; the policy reacts to {list(self.fast_keys)}")
-            spec = self.codec.specs[k]
-            x = np.asarray(fast[k], dtype=np.float32)
-            if spec.kind == "tactile" and x.size != spec.dim:
-                x = self.pcas[k].transform(x.reshape(-1, 2))
-            elif x.size != spec.dim and not (spec.kind == "pose" and x.size == spec.raw_shape[0]):
-                raise ValueError(f"fast signal {k!r} has {x.size} values, expected {spec.dim} ({spec.raw_shape})")
-            parts.append(x.reshape(1, -1))
-        batch = {k: torch.from_numpy(p).to(self.device) for k, p in zip(self.fast_keys, parts)}
-        return self.codec.encode(batch, list(self.fast_keys))
-
     @torch.inference_mode()
     def plan(self, window: dict[str, np.ndarray]) -> Plan[RdpPlanState]:
         t_obs = self.window_time(window)
