@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["PERTURBATIONS", "parse_modes"]  # re-exported for the CLI and benchmarks
 
-#: limits that bound the commanded motion (rates, accelerations, gripper); "wrench" and
-#: "workspace" are reported on their own
-MOTION_LIMITS = ("linear_rate", "angular_rate", "linear_accel", "angular_accel", "gripper_width", "gripper_force")
+#: the safety filter's limits on the commanded motion (speed and acceleration: ``*_rate``; the
+#: gripper); "wrench" and "workspace" are reported on their own (tactkit.real.safety)
+MOTION_LIMITS = ("linear_rate", "angular_rate", "rate", "gripper_width", "gripper_force")
 
 
 @dataclass(frozen=True)
