@@ -51,10 +51,6 @@ CAMERA = image_key("external")
 IMAGE, CROP = 64, 56  # px: the 96 px camera resized/cropped (the path's dots survive; 32 px loses them)
 #: the chunk-executing baselines run at the RDP paper's DP timing: 16 steps at 12 Hz
 CHUNK_POLICY = ["fps=12", "horizon=16"]
-#: RDP's tokenizer: a wider encoder and decoder than size_tiny's. At size_tiny's 32 channels the
-#: tokenizer's height reconstruction error (1.3 mm median, 5 mm mean) was what limited RDP's
-#: precision; at these sizes it is 0.5 mm (docs/notes/rdp-fast-loop.md)
-RDP_TOKENIZER = ["at.gru_hidden=128", "at.at_channels=64"]
 
 
 @dataclass
@@ -137,7 +133,7 @@ def policy_overrides(
     acts = ["action_keys=[" + ",".join(action_key(a, q, True) for a in arms for q in ("tcp_pose", "gripper_width")) + "]"
             ] if multi else []
     planner = f"{scene},{state}"
-    rdp = [*RDP_TOKENIZER, f"ldp.obs_keys=[{planner}]", *[f"ldp.{x}" for x in img]]
+    rdp = [f"ldp.obs_keys=[{planner}]", *[f"ldp.{x}" for x in img]]
     table = {
         "rdp": ("rdp", [f"at.fast_keys=[{tactile}]", *rdp]),
         "rdp_force": ("rdp", [f"at.fast_keys=[{wrench}]", *rdp]),

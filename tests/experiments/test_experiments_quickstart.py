@@ -65,7 +65,6 @@ def test_state_observations_drop_every_image_setting_and_chunk_policies_run_at_1
     planner = "observation.environment_state,observation.state.tcp_pose"
     _, over = policy_overrides("rdp", TAC)
     assert f"ldp.obs_keys=[{planner}]" in over and f"at.fast_keys=[{TAC}]" in over
-    assert "at.gru_hidden=128" in over and "at.at_channels=64" in over
     assert policy_overrides("dp", TAC)[1] == [f"obs_keys=[{planner}]", "fps=12", "horizon=16"]
     _, over = policy_overrides("rdp_plan_touch", TAC)
     assert over[-1] == f"ldp.obs_keys=[{planner},{TAC}]"
