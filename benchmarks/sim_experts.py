@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import time
 from multiprocessing import Pool
 
 import numpy as np
 
-from tactkit.sysinfo import cpu_model
+from tactkit.sysinfo import machine_summary
 
 
 def job(args: tuple[str, int]) -> dict:
@@ -43,7 +42,7 @@ def job(args: tuple[str, int]) -> dict:
 def table(results: list[dict]) -> str:
     from tactkit.sim.tasks import task_config
 
-    lines = [f"machine: {os.cpu_count()} CPUs (`nproc` {subprocess.getoutput('nproc')}), {cpu_model()}",
+    lines = [f"machine: {machine_summary()}",
              "settings: cameras off, tactile 30 Hz, wrench 100 Hz, physics 1 kHz, expert actions 24 Hz", ""]
     lines += ["| task | perturbation | seeds | mean score | min score | success | mean raw |",
               "|---|---|---|---|---|---|---|"]

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import time
 from collections import defaultdict
 
 from tactkit.sim.sensors import SimCamera, SimTactile
 from tactkit.sim.tasks import make_expert, make_task
+from tactkit.sysinfo import machine_summary
 
 
 class Timed:
@@ -92,9 +92,7 @@ def renderers(size: int = 96, n: int = 40) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.parse_args()
-    cpu = subprocess.getoutput("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
-    load = os.getloadavg()
-    print(f"machine: `nproc` {subprocess.getoutput('nproc')}, {cpu}; load average {load[0]:.1f} at start")
+    print(f"machine: {machine_summary()} (at start)")
     print("settings: physics 1 kHz, impedance control every step, expert 24 Hz, cameras 96x96 TinyRenderer, "
           "tactile 30 Hz, wrench 100 Hz, one process / one core\n")
     rows = [
