@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from policy_latency import timeit  # benchmarks/ is on sys.path when run as a script
 
 from tactkit.sysinfo import cpu_model
 
@@ -43,17 +44,6 @@ WRENCH = "observation.wrench"
 def ms(samples: list[float]) -> tuple[float, float, float]:
     a = np.asarray(samples) * 1e3
     return float(np.percentile(a, 50)), float(np.percentile(a, 99)), float(a.max())
-
-
-def timeit(fn, iters: int, warmup: int = 5) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
 
 
 def sustained(policy, plans: list, signals: np.ndarray, rate_hz: float, seconds: float) -> tuple[int, int, float]:
