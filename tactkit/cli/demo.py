@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="tiny", help="network size: tiny, small or paper (default tiny)")
     p.add_argument("--episodes", type=int, default=10, help="paired evaluation seeds per perturbation mode (default 10)")
     p.add_argument("--perturb", default="all", help="none, before_contact, after_contact, a comma-separated list, or all (default)")
-    p.add_argument("--policies", default="rdp,dp", help="compared policies: rdp, rdp_force, rdp_plan_touch, dp, dp_tactile, beast, beast_tactile, beast_continuous (default rdp,dp)")
+    p.add_argument("--policies", default="rdp,dp", help="compared policies: rdp, rdp_force, rdp_plan_touch, dp, dp_tactile, beast, beast_tactile, beast_continuous, implicit_rdp (default rdp,dp)")
     p.add_argument("--observations", default="state", choices=["state", "camera"],
                    help="what planners see besides the TCP pose: the scene state (default) or the external camera")
     p.add_argument("--schedule", default="paper",
