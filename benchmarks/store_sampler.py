@@ -6,7 +6,8 @@ robot state, actions) and is stored the way training reads it: a Zarr v3 replay 
 (JPEG images, Blosc-zstd low-dim) held in an in-memory store, like diffusion_policy's
 ``ReplayBuffer.copy_from_path(..., store=zarr.MemoryStore())``.
 
-* baseline: :class:`tactkit.store.sampler_reference.ReferenceSequenceSampler` (loops,
+* baseline: ``ReferenceSequenceSampler`` (the tests' oracle,
+  ``tests/tactkit/store/store_sampler_reference.py``: loops,
   per-key slices from the replay buffer's arrays, explicit padding copies), reading the
   zarr arrays as diffusion_policy's sampler does; also run on decoded numpy arrays
   (the most favourable baseline);
@@ -23,14 +24,19 @@ Windows are diffusion_policy's image-policy setting: horizon 16, n_obs_steps 2
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 
 from tactkit.store import ReplayBuffer, SequenceSampler
-from tactkit.store.sampler_reference import ReferenceSequenceSampler
 from tactkit.store.synthetic import camera_frame
+
+# the baseline is the test suite's oracle, which lives with the tests (not in the package)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tactkit" / "store"))
+from store_sampler_reference import ReferenceSequenceSampler  # noqa: E402
 
 OBS = ["observation.images.wrist", "observation.images.external",
        "observation.tactile.left.marker_offset", "observation.tactile.right.marker_offset",

@@ -8,8 +8,8 @@ Recording and reading::
     ep = EpisodeStore.open("runs/demo.zarr").episode(0); ep.timestamps(key); ep.values(key)
 
 Training: :func:`align` (grid + diffusion_policy replay-buffer layout), :class:`ReplayBuffer`,
-:class:`SequenceSampler`, :func:`get_val_mask`, :func:`compute_stats`; the PyTorch dataset is
-:class:`tactkit.store.torch_dataset.SequenceDataset` (imports torch).
+:class:`SequenceSampler`, :func:`get_val_mask`, :func:`compute_stats`; the PyTorch dataset that
+training uses is :class:`tactkit.policies.data.WindowDataset`.
 """
 
 from tactkit.store.align import align

@@ -1,61 +1,34 @@
-"""The episode store: multi-rate demonstrations in Zarr, crash-safe while recording.
+"""The episode store facade: :class:`EpisodeStore` (create, open, record, list, recover,
+verify, summary) and :class:`Episode` (one committed episode, read-only).
 
-Layout (Zarr format 3)::
-
-    /                       attrs["tactkit"] = {format, format_version, streams: {key: StreamSpec}, attrs}
-    /episodes/ep_000000/    attrs = {task, calibration, metadata, start_wall_time, start_time}
-        <key>/values        [n, *shape]  images: JPEG, one frame per chunk; others: Blosc-zstd
-        <key>/timestamps    float64 [n]  capture time, one monotonic clock domain; fill NaN
-        commit/             attrs = commit record {success, note, metadata, lengths, ...}
-
-An episode is committed iff its ``commit`` group exists; that group is written last and
-nothing of a committed episode is written again. Root attributes are written once, at
-creation. See :mod:`tactkit.store.recorder` for the write ordering while recording.
+Where things live on disk is :mod:`tactkit.store.layout`'s business; recording is
+:mod:`tactkit.store.recorder`'s; salvaging and verifying is :mod:`tactkit.store.recovery`'s.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
-import re
 import shutil
 import threading
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import zarr
 
-from tactkit.store import _paths
-from tactkit.store.codecs import JpegCodec, lossless_compressor
+from tactkit.store import _paths, layout
+from tactkit.store.codecs import JpegCodec
 from tactkit.store.errors import FormatVersionError, NotAStoreError, StoreError
-from tactkit.store.recorder import EpisodeRecorder, _check_json, _StreamWriter
+from tactkit.store.layout import FORMAT_NAME, FORMAT_VERSION, STANDARD_FIELDS
+from tactkit.store.recorder import EpisodeRecorder
+from tactkit.store.recovery import recover_episode, verify_store
 from tactkit.store.schema import StreamSpec
 
 log = logging.getLogger(__name__)
 
-FORMAT_NAME = "tactkit.episode_store"
-FORMAT_VERSION = 1
-_EP_RE = re.compile(r"^ep_(\d{6,})$")
-#: Standard per-episode metadata fields (user metadata may not reuse these names).
-STANDARD_FIELDS = ("task", "success", "note", "calibration", "start_wall_time", "start_time",
-                   "end_wall_time", "recovered")
-_TS_CHUNK = 4096
-_LIST_LOCK = threading.Lock()
-_LOWDIM_CHUNK_BYTES = 128 * 1024
-
-
-def _check_key(key: str) -> None:
-    if not key or "/" in key or key.startswith("__") or key in (".", ".."):
-        raise ValueError(f"invalid stream key '{key}' (no '/', not empty, no leading '__')")
-
-
-def _lowdim_chunk(spec: StreamSpec) -> int:
-    row = max(1, int(np.prod(spec.shape, dtype=np.int64)) * np.dtype(spec.dtype).itemsize)
-    return int(max(64, min(_TS_CHUNK, _LOWDIM_CHUNK_BYTES // row)))
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "STANDARD_FIELDS", "Episode", "EpisodeStore"]
 
 
 class Episode:
@@ -175,8 +148,8 @@ class EpisodeStore:
         self.flush_interval_s = float(info.get("flush_interval_s", 0.25))
         self._committed: list[tuple[str, dict[str, Any]]] | None = None
         self._begin_lock = threading.Lock()
-        if mode == "a" and "episodes" not in root:  # creation was interrupted right after the root
-            root.create_group("episodes")
+        if mode == "a":
+            layout.ensure_episodes_group(root)
 
     def __repr__(self) -> str:
         return (f"EpisodeStore({self.path!r}, mode={self.mode!r}, episodes={self.num_episodes}, "
@@ -203,12 +176,12 @@ class EpisodeStore:
             raise ValueError("a store needs at least one stream")
         specs: dict[str, StreamSpec] = {}
         for key, spec in streams.items():
-            _check_key(key)
+            layout.check_key(key)
             specs[key] = spec if isinstance(spec, StreamSpec) else StreamSpec.from_json(spec)
         JpegCodec(quality=image_quality)  # validates
         if not 0 < flush_interval_s <= 1.0:
             raise ValueError(f"flush_interval_s must be in (0, 1], got {flush_interval_s}")
-        _check_json("attrs", attrs or {})
+        layout.check_json("attrs", attrs or {})
         if _paths.exists(path) and not overwrite:
             lp = _paths.local_path(path)
             if lp is None or lp.is_file() or any(lp.iterdir()):
@@ -222,63 +195,30 @@ class EpisodeStore:
             "flush_interval_s": float(flush_interval_s),
             "created_wall_time": time.time(),
         }
-        root = zarr.open_group(_paths.make_store(path, read_only=False), mode="w",
-                               zarr_format=3, attributes={"tactkit": info})
-        root.create_group("episodes")
-        return cls(str(path), root, "a")
+        return cls(str(path), layout.create_root(path, info), "a")
 
     @classmethod
     def open(cls, path: str | os.PathLike, mode: str = "r") -> EpisodeStore:
         """Open an existing store; ``mode`` is ``"r"`` (read-only) or ``"a"`` (record/recover)."""
         if mode not in ("r", "a"):
             raise ValueError(f"mode must be 'r' or 'a', got {mode!r}")
-        lp = _paths.local_path(path)
-        if lp is not None and not lp.exists():
-            raise FileNotFoundError(f"{path}: no such episode store")
-        if lp is not None and not (lp / "zarr.json").exists():
-            raise NotAStoreError(f"{path}: not a tactkit episode store (no zarr.json)")
-        try:
-            root = zarr.open_group(_paths.make_store(path, read_only=(mode == "r")), mode="r"
-                                   if mode == "r" else "r+")
-        except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError) as exc:
-            raise NotAStoreError(f"{path}: not a tactkit episode store ({exc})") from None
+        root = layout.open_root(path, mode)
         return cls(str(path), root, mode)
 
     # ------------------------------------------------------------------ listing
-    def _episodes_group(self) -> zarr.Group:
-        try:
-            return self.root["episodes"]
-        except KeyError:
-            raise StoreError(f"{self.path}: store has no 'episodes' group") from None
-
-    def _episode_names(self) -> list[str]:
-        with _LIST_LOCK, warnings.catch_warnings():  # catch_warnings is process-global state
-            # temp files of an interrupted atomic write are not zarr nodes; recover() removes them
-            warnings.filterwarnings("ignore", message=".*not recognized as a component")
-            names = list(self._episodes_group().group_keys())
-        return sorted(n for n in names if _EP_RE.match(n))
-
     def refresh(self) -> None:
         """Forget cached listings (see episodes committed by another process)."""
         self._committed = None
 
     def _committed_list(self) -> list[tuple[str, dict[str, Any]]]:
         if self._committed is None:
-            eps = self._episodes_group()
-            out = []
-            for name in self._episode_names():
-                try:
-                    record = dict(eps[f"{name}/commit"].attrs)
-                except KeyError:
-                    continue
-                out.append((name, record))
-            self._committed = out
+            self._committed = layout.list_committed(self.root, self.path)
         return self._committed
 
     def interrupted(self) -> list[str]:
         """Names of episode groups without a commit record (recording or crashed)."""
         done = {n for n, _ in self._committed_list()}
-        return [n for n in self._episode_names() if n not in done]
+        return [n for n in layout.list_episodes(self.root, self.path) if n not in done]
 
     @property
     def num_episodes(self) -> int:
@@ -296,7 +236,14 @@ class EpisodeStore:
             raise IndexError(f"episode index {i} out of range: the store has {n} committed episodes")
         i %= n
         name, record = eps[i]
-        return Episode(self, i, name, self._episodes_group()[name], record)
+        return Episode(self, i, name, layout.episodes_group(self.root, self.path)[name], record)
+
+    def episode_named(self, name: str) -> Episode:
+        """The committed episode called ``name`` (e.g. ``"ep_000003"``)."""
+        names = [n for n, _ in self._committed_list()]
+        if name not in names:
+            raise KeyError(f"{self.path}: no committed episode named {name!r}")
+        return self.episode(names.index(name))
 
     def episodes(self) -> Iterator[Episode]:
         for i in range(self.num_episodes):
@@ -320,8 +267,8 @@ class EpisodeStore:
         clash = sorted(set(metadata) & set(STANDARD_FIELDS))
         if clash:
             raise ValueError(f"metadata keys {clash} are standard fields; pass them as arguments")
-        _check_json("metadata", metadata)
-        _check_json("calibration", calibration or {})
+        layout.check_json("metadata", metadata)
+        layout.check_json("calibration", calibration or {})
         interval = self.flush_interval_s if flush_interval_s is None else float(flush_interval_s)
         if not 0 < interval <= 1.0:  # checked before anything is written
             raise ValueError(f"flush_interval_s must be in (0, 1], got {interval}")
@@ -329,57 +276,12 @@ class EpisodeStore:
             log.warning("%s: uncommitted episodes %s are waiting for `tactkit dataset recover`",
                         self.path, self.interrupted())
         with self._begin_lock:
-            names = self._episode_names()
-            lp = _paths.local_path(self.path)
-            if lp is not None and (lp / "episodes").is_dir():
-                # also skip names of half-deleted episode directories (no zarr.json left)
-                names += [p.name for p in (lp / "episodes").iterdir() if _EP_RE.match(p.name)]
-            nxt = max((int(_EP_RE.match(n).group(1)) for n in names), default=-1) + 1
-            name = f"ep_{nxt:06d}"
-            group = self._create_episode_group(name, task, metadata, calibration, start_time)
-        writers = {}
-        for key, spec in self.streams.items():
-            sg = group.create_group(key)
-            if spec.is_image and spec.shape[-1] in (1, 3):
-                cap = max(8, int(math.ceil(spec.rate_hz * 10)))
-                values = sg.create_array(
-                    "values", shape=(cap, *spec.shape), chunks=(1, *spec.shape), dtype="uint8",
-                    serializer=JpegCodec(quality=self.image_quality), compressors=None, fill_value=0,
-                )
-            else:
-                chunk = _lowdim_chunk(spec)
-                cap = chunk * max(1, int(math.ceil(spec.rate_hz * 10 / chunk)))
-                values = sg.create_array(
-                    "values", shape=(cap, *spec.shape), chunks=(chunk, *spec.shape), dtype=spec.dtype,
-                    compressors=lossless_compressor(np.dtype(spec.dtype).itemsize), fill_value=0,
-                )
-            timestamps = sg.create_array(
-                "timestamps", shape=(values.shape[0],), chunks=(_TS_CHUNK,), dtype="float64",
-                compressors=lossless_compressor(8), fill_value=np.nan,
-            )
-            writers[key] = _StreamWriter(key, spec, values, timestamps)
-        return EpisodeRecorder(self, name, group, writers, interval)
-
-    def _create_episode_group(self, name: str, task: str, metadata: dict[str, Any],
-                              calibration: dict[str, Any] | None, start_time: float | None) -> zarr.Group:
-        attrs = {
-            "task": str(task),
-            "metadata": metadata,
-            "calibration": calibration or {},
-            "start_wall_time": time.time(),
-            "start_time": float(time.monotonic() if start_time is None else start_time),
-        }
-        return self._episodes_group().create_group(name, attributes=attrs)
-
-    def _write_commit(self, name: str, record: dict[str, Any]) -> Episode:
-        self._episodes_group()[name].create_group("commit", attributes=record)
-        self._committed = None
-        names = [n for n, _ in self._committed_list()]
-        return self.episode(names.index(name))
-
-    def _delete_episode(self, name: str) -> None:
-        del self._episodes_group()[name]
-        self._committed = None
+            name = layout.next_episode_name(self.root, self.path)
+            group = layout.create_episode(self.root, self.path, name, task, metadata, calibration,
+                                          start_time)
+        arrays = {key: layout.create_stream(group, key, spec, self.image_quality)
+                  for key, spec in self.streams.items()}
+        return EpisodeRecorder(self, name, group, arrays, interval)
 
     # ------------------------------------------------------------------ maintenance
     def recover(self, discard: bool = False) -> list[dict[str, Any]]:
@@ -389,24 +291,17 @@ class EpisodeStore:
         whose values decode; the commit record gets ``recovered: true``. Episodes with no
         sample at all are deleted. Returns one report dict per episode handled.
         """
-        from tactkit.store.recovery import recover_episode
-
         if self.mode == "r":
             raise StoreError(f"{self.path}: store opened read-only; open with mode='a' to recover")
         reports = []
         for name in self.interrupted():
             reports.append(recover_episode(self, name, discard=discard))
-        lp = _paths.local_path(self.path)
-        if lp is not None:  # temp files a killed atomic write left behind
-            for p in lp.rglob("*.partial"):
-                p.unlink(missing_ok=True)
+        layout.remove_temp_files(self.path)
         self._committed = None
         return reports
 
     def verify(self, progress: bool = False) -> list[str]:
         """Read every committed episode fully; return the problems found (empty: all good)."""
-        from tactkit.store.recovery import verify_store
-
         return verify_store(self, progress=progress)
 
     def summary(self) -> dict[str, Any]:

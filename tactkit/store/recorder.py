@@ -22,7 +22,6 @@ samples with finite timestamps and commits it with ``recovered: true``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import threading
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from zarr.core.sync import sync as zarr_sync
 
+from tactkit.store import layout
 from tactkit.store.errors import SampleError, StoreError
 from tactkit.store.schema import StreamSpec
 
@@ -115,6 +115,8 @@ def _write_batches(batches: list[tuple[_StreamWriter, np.ndarray, np.ndarray]]) 
 class EpisodeRecorder:
     """Records one episode. Create with :meth:`EpisodeStore.begin_episode`.
 
+    ``arrays`` holds each stream's ``(values, timestamps)`` arrays as
+    :func:`tactkit.store.layout.create_stream` made them.
     ``append``/``append_many`` may be called from any number of threads; samples of one
     stream must arrive in non-decreasing timestamp order. A daemon thread flushes pending
     samples every ``flush_interval_s`` (<= 1 s). End with :meth:`commit` or :meth:`discard`.
@@ -127,7 +129,7 @@ class EpisodeRecorder:
         store: EpisodeStore,
         name: str,
         group: zarr.Group,
-        writers: dict[str, _StreamWriter],
+        arrays: dict[str, tuple[zarr.Array, zarr.Array]],
         flush_interval_s: float,
     ) -> None:
         if not 0 < flush_interval_s <= MAX_FLUSH_INTERVAL_S:
@@ -137,7 +139,8 @@ class EpisodeRecorder:
         self.store = store
         self.name = name
         self.group = group
-        self._writers = writers
+        self._writers = {key: _StreamWriter(key, store.streams[key], values, timestamps)
+                         for key, (values, timestamps) in arrays.items()}
         self._flush_interval = flush_interval_s
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -268,7 +271,7 @@ class EpisodeRecorder:
         if self._closed:
             raise StoreError(f"episode {self.name} is already committed or discarded")
         if metadata is not None:
-            _check_json("metadata", metadata)
+            layout.check_json("metadata", metadata)
         self._stop_flusher()
         if self._error is not None:
             raise StoreError(f"episode {self.name}: background flush failed: {self._error!r}")
@@ -293,7 +296,9 @@ class EpisodeRecorder:
             "end_wall_time": time.time(),
             "recovered": False,
         }
-        return self.store._write_commit(self.name, record)
+        layout.write_commit(self.store.root, self.store.path, self.name, record)
+        self.store.refresh()
+        return self.store.episode_named(self.name)
 
     def discard(self) -> None:
         """Stop recording and delete this episode's data."""
@@ -301,7 +306,8 @@ class EpisodeRecorder:
             return
         self._stop_flusher()
         self._closed = True
-        self.store._delete_episode(self.name)
+        layout.delete_episode(self.store.root, self.store.path, self.name)
+        self.store.refresh()
 
     def abandon(self) -> None:
         """Flush and stop without committing: the episode stays recoverable."""
@@ -325,9 +331,3 @@ class EpisodeRecorder:
                         "`tactkit dataset recover`", self.name, exc_type.__name__)
             self.abandon()
 
-
-def _check_json(field: str, obj: Any) -> None:
-    try:
-        json.dumps(obj, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{field} must be JSON-serialisable: {exc}") from None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tactkit.store import _paths
+from tactkit.store import _paths, layout
 
 if TYPE_CHECKING:
     from tactkit.store.episode_store import EpisodeStore
@@ -48,17 +48,16 @@ def _decodable_prefix(values: Any, n: int, atomic: bool) -> int:
 
 def recover_episode(store: EpisodeStore, name: str, discard: bool = False) -> dict[str, Any]:
     """Commit the flushed prefix of interrupted episode ``name`` (or delete it)."""
-    eps = store._episodes_group()
     report: dict[str, Any] = {"episode": name, "action": "discarded", "lengths": {}}
     if discard:
-        store._delete_episode(name)
+        layout.delete_episode(store.root, store.path, name)
         log.info("discarded interrupted episode %s", name)
         return report
     try:
-        group = eps[name]
+        group = layout.episodes_group(store.root, store.path)[name]
     except Exception as exc:  # group metadata unreadable: nothing to salvage
         report["reason"] = f"unreadable episode group: {exc!r}"
-        store._delete_episode(name)
+        layout.delete_episode(store.root, store.path, name)
         return report
     atomic = _paths.local_path(store.path) is not None
     lengths: dict[str, int] = {}
@@ -79,16 +78,14 @@ def recover_episode(store: EpisodeStore, name: str, discard: bool = False) -> di
             values.resize((n, *spec.shape))
             tsa.resize((n,))
         else:
-            sg = group.require_group(key)
-            sg.create_array("values", shape=(0, *spec.shape), dtype=spec.dtype, overwrite=True)
-            sg.create_array("timestamps", shape=(0,), dtype="float64", overwrite=True)
+            layout.create_empty_stream(group, key, spec)
         lengths[key] = n
         t_first[key] = float(ts[0]) if n else None
         t_last[key] = float(ts[n - 1]) if n else None
     report["lengths"] = lengths
     if sum(lengths.values()) == 0:
         report["reason"] = "no flushed samples"
-        store._delete_episode(name)
+        layout.delete_episode(store.root, store.path, name)
         return report
     record = {
         "success": False,
@@ -100,7 +97,7 @@ def recover_episode(store: EpisodeStore, name: str, discard: bool = False) -> di
         "end_wall_time": time.time(),
         "recovered": True,
     }
-    store._write_commit(name, record)
+    layout.write_commit(store.root, store.path, name, record)
     report["action"] = "recovered"
     log.info("recovered interrupted episode %s: %s", name, lengths)
     return report

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 TIMESTAMP_KEY = "timestamp"
 
 
-def _is_image(arr: Any) -> bool:
+def is_image_array(arr: Any) -> bool:
+    """uint8 ``[n, H, W, C]`` with C in (1, 3): a camera key of a replay buffer."""
     return arr.dtype == np.uint8 and arr.ndim == 4 and arr.shape[-1] in (1, 3)
 
 
@@ -314,7 +315,7 @@ class ReplayBufferWriter:
     def _create(self, key: str, first: np.ndarray) -> Any:
         shape = (0, *first.shape[1:])
         row = max(1, int(np.prod(first.shape[1:], dtype=np.int64)) * first.dtype.itemsize)
-        image = _is_image(first)
+        image = is_image_array(first)
         chunks = (1, *first.shape[1:]) if image else (max(1, min(65536, (1 << 20) // row)), *first.shape[1:])
         if self.zarr_format == 2:
             comp = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)

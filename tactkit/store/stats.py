@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tactkit.store.replay_buffer import ReplayBuffer, _is_image
+from tactkit.store.replay_buffer import ReplayBuffer, is_image_array
 
 QUANTILES = (0.01, 0.99)
 
@@ -93,7 +93,7 @@ def compute_stats(
     for key in keys:
         arr = replay_buffer[key]
         dtype = np.dtype(arr.dtype)
-        image = _is_image(arr)
+        image = is_image_array(arr)
         elem_shape = (arr.shape[-1],) if image else tuple(arr.shape[1:])
         d = int(np.prod(elem_shape, dtype=np.int64))
         hist_bins = offset = None

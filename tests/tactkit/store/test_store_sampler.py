@@ -6,9 +6,9 @@ import itertools
 
 import numpy as np
 import pytest
+from store_sampler_reference import ReferenceSequenceSampler, reference_indices
 
 from tactkit.store import ReplayBuffer, SequenceSampler, create_indices, get_val_mask
-from tactkit.store.sampler_reference import ReferenceSequenceSampler, reference_indices
 
 
 def make_buffer(lengths, seed=0) -> ReplayBuffer:
@@ -137,7 +137,7 @@ def test_val_mask_split_by_episode():
 
 def test_torch_dataset():
     torch = pytest.importorskip("torch")
-    from tactkit.store.torch_dataset import SequenceDataset
+    from store_torch_dataset import SequenceDataset
 
     rb = make_buffer([10, 12, 9, 11])
     ds = SequenceDataset(rb, horizon=8, obs_keys=["obs", "img"], action_keys=["action", "step"],

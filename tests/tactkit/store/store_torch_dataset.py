@@ -1,10 +1,13 @@
-"""PyTorch ``Dataset`` of observation/action windows over a replay buffer.
+"""Test helper: a PyTorch ``Dataset`` of observation/action windows over a replay buffer.
+
+It shows that :class:`tactkit.store.SequenceSampler` serves diffusion_policy's dataset
+convention; training itself uses :class:`tactkit.policies.data.WindowDataset`.
 
 Follows diffusion_policy's dataset convention: windows of ``horizon`` steps with
 ``pad_before = n_obs_steps - 1`` and ``pad_after = n_action_steps - 1``; observation keys
 load only their first ``n_obs_steps`` frames (``key_first_k``) and are returned cut to those
 frames; the action is the concatenation of ``action_keys`` along the last axis. Episodes
-are split into train/validation with :func:`get_val_mask`. torch is imported here only.
+are split into train/validation with :func:`get_val_mask`.
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tactkit.store.replay_buffer import ReplayBuffer
-from tactkit.store.sampler import SequenceSampler, get_val_mask
+from tactkit.store import ReplayBuffer, SequenceSampler, get_val_mask
 
 
 class SequenceDataset(torch.utils.data.Dataset):

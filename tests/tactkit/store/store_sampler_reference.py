@@ -1,4 +1,4 @@
-"""A straightforward implementation of diffusion_policy's SequenceSampler semantics.
+"""Test oracle: a straightforward implementation of diffusion_policy's SequenceSampler semantics.
 
 Python loops over episodes and window starts, one slice per key read straight from the
 replay buffer's arrays (zarr or numpy), padding by explicit copies, exactly as
@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tactkit.store.replay_buffer import ReplayBuffer
+from tactkit.store import ReplayBuffer
 
 
 def reference_indices(episode_ends: np.ndarray, sequence_length: int, episode_mask: np.ndarray,
