@@ -2,7 +2,7 @@
 
     tactkit dataset info PATH [--json]        episode store or replay buffer summary
     tactkit dataset align SRC DST --fps HZ [--zarr-format 2] [--keys K ...] [--interpolate GLOB ...]
-    tactkit dataset verify PATH               read everything, report problems (exit 1 if any)
+    tactkit dataset verify PATH [--quick]     check every chunk, count and digest (exit 1 on problems)
     tactkit dataset recover PATH [--discard]  commit (or delete) interrupted episodes
     tactkit dataset stats PATH [--json]       normaliser statistics of a replay buffer
     tactkit dataset export STORE DST --format lerobot [--fps HZ] [--episodes LIST]
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 
@@ -40,8 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     align.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
     align.set_defaults(func=_align)
 
-    verify = sub.add_parser("verify", help="read every committed episode and check it")
+    verify = sub.add_parser("verify", help="check every committed episode: chunks, counts, digests",
+                            description="Read every chunk of every committed episode (checksums, "
+                            "decoding), compare sample counts and content digests with the commit "
+                            "records, and name episode, stream and chunk of each problem (exit 1). "
+                            "Rebuilds the episode index when it is stale.")
     verify.add_argument("path")
+    verify.add_argument("--quick", action="store_true",
+                        help="existence and count checks only: no chunk is read")
     verify.set_defaults(func=_verify)
 
     recover = sub.add_parser("recover", help="commit the flushed part of interrupted episodes")
@@ -75,11 +82,14 @@ def store_summary_text(summary: dict[str, Any]) -> str:
         f"format         {summary['format']} v{summary['format_version']}",
         f"episodes       {summary['episodes']} committed ({summary['successful_episodes']} successful), "
         f"{summary['total_duration_s']:.1f} s recorded",
-        f"size on disk   {_human_bytes(summary['size_bytes'])}",
+        f"episode data   {_human_bytes(summary['size_bytes'])} stored",
     ]
     if summary["interrupted_episodes"]:
         lines.append(f"interrupted    {', '.join(summary['interrupted_episodes'])} "
                      "(run `tactkit dataset recover`)")
+    if summary.get("damaged_episodes"):
+        lines.append(f"damaged        {', '.join(summary['damaged_episodes'])} "
+                     "(unreadable commit records; run `tactkit dataset verify`)")
     lines.append("streams:")
     width = max(len(k) for k in summary["streams"])
     for key, s in summary["streams"].items():
@@ -140,16 +150,27 @@ def _align(args: argparse.Namespace) -> int:
     return 0
 
 
+def _writable(path: str) -> bool:
+    from tactkit.store import _paths
+
+    lp = _paths.local_path(path)
+    return lp is not None and os.access(lp, os.W_OK)
+
+
 def _verify(args: argparse.Namespace) -> int:
     from tactkit.store import EpisodeStore
 
-    store = EpisodeStore.open(args.path)
-    problems = store.verify(progress=True)
-    for p in problems:
+    # opened for writing where allowed, so that a stale index is rebuilt on disk
+    store = EpisodeStore.open(args.path, mode="a" if _writable(args.path) else "r")
+    report = store.check(quick=args.quick, progress=True)
+    for n in report.notes:
+        print(f"note: {n}")
+    for p in report.problems:
         print(f"problem: {p}")
-    print(f"{args.path}: {store.num_episodes} committed episodes, "
-          f"{'OK' if not problems else f'{len(problems)} problems'}")
-    return 1 if problems else 0
+    kind = "quick check" if args.quick else "full check"
+    print(f"{args.path}: {store.num_episodes} committed episodes, {kind}: "
+          f"{'OK' if report.ok else f'{len(report.problems)} problems'}")
+    return 0 if report.ok else 1
 
 
 def _recover(args: argparse.Namespace) -> int:

@@ -138,6 +138,7 @@ def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuf
             )
         if store.num_episodes == 0:
             raise ValueError(f"store {path} has no committed episodes")
+        check_store_for_training(store)
         rb = align(store, fps=cfg.fps, keys=sources).renamed(key_map)
     else:
         rb = ReplayBuffer.open(path, key_map=key_map)
@@ -147,6 +148,19 @@ def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuf
         raise KeyError(f"{path} has no key {missing[0]!r} needed by the config; keys: {', '.join(sorted(available))}")
     data = {k: np.asarray(rb.data[k][:]) for k in keys}
     return ReplayBuffer(data, np.asarray(rb.episode_ends[:]), where=str(path))
+
+
+def check_store_for_training(store: Any) -> None:
+    """The store's quick integrity checks (every chunk present, counts as committed, commit
+    records intact); any problem stops training with a message naming it."""
+    from tactkit.store import StoreError
+
+    report = store.check(quick=True, include_uncommitted=False)
+    if report.problems:
+        shown = "\n  ".join(report.problems[:10])
+        more = f"\n  ... and {len(report.problems) - 10} more" if len(report.problems) > 10 else ""
+        raise StoreError(f"store {store.path} fails its integrity check ({len(report.problems)} "
+                         f"problems; `tactkit dataset verify {store.path}` lists them all):\n  {shown}{more}")
 
 
 @dataclass

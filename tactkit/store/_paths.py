@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +55,116 @@ def size_on_disk(path: str | os.PathLike) -> int | None:
             except OSError:
                 pass
     return total
+
+
+class KeyIO:
+    """Plain object access (get, set, delete, list) to a store at a local path or fsspec URL.
+
+    Local stores use the filesystem directly and write each object to a temporary file that is
+    renamed into place (as zarr's LocalStore does), so a kill leaves an object old or new, never
+    torn; other URLs go through the zarr store's async API.
+    """
+
+    def __init__(self, path: str | os.PathLike, read_only: bool = True) -> None:
+        self.path = str(path)
+        self.read_only = read_only
+        self.local = local_path(path)
+        self._zstore: Any = None if self.local is not None else make_store(path, read_only=read_only)
+
+    def _sync(self, coro: Any) -> Any:
+        from zarr.core.sync import sync
+
+        return sync(coro)
+
+    def get(self, key: str) -> bytes | None:
+        """The bytes of object ``key``, ``None`` when it does not exist."""
+        if self.local is not None:
+            try:
+                with open(self.local / key, "rb") as f:
+                    return f.read()
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                return None
+        return self.get_many([key])[0]
+
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        if self.local is not None:
+            return [self.get(k) for k in keys]
+        import asyncio
+
+        from zarr.core.buffer import default_buffer_prototype
+
+        proto = default_buffer_prototype()
+
+        async def fetch() -> list[Any]:
+            return await asyncio.gather(*(self._zstore.get(k, proto) for k in keys))
+
+        return [None if b is None else b.to_bytes() for b in self._sync(fetch())]
+
+    def set(self, key: str, data: bytes) -> None:
+        if self.read_only:
+            raise PermissionError(f"{self.path} is opened read-only; cannot write {key}")
+        if self.local is not None:
+            target = self.local / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.partial")
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, target)
+            return
+        from zarr.core.buffer import default_buffer_prototype
+
+        self._sync(self._zstore.set(key, default_buffer_prototype().buffer.from_bytes(data)))
+
+    def exists(self, key: str) -> bool:
+        """Whether object ``key`` exists (local: also a directory of that name)."""
+        if self.local is not None:
+            return (self.local / key).exists()
+        return bool(self._sync(self._zstore.exists(key)))
+
+    def delete(self, key: str) -> None:
+        if self.local is not None:
+            try:
+                (self.local / key).unlink()
+            except FileNotFoundError:
+                pass
+            return
+        self._sync(self._zstore.delete(key))
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every object under ``prefix/`` (a local directory: the whole tree)."""
+        if self.local is not None:
+            import shutil
+
+            shutil.rmtree(self.local / prefix, ignore_errors=True)
+            return
+        self._sync(self._zstore.delete_dir(prefix))
+
+    def list_dir(self, prefix: str) -> list[str]:
+        """Names directly under ``prefix`` (objects and sub-prefixes), without temp files."""
+        if self.local is not None:
+            try:
+                names = os.listdir(self.local / prefix)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            return [n for n in names if not n.endswith(".partial")]
+
+        async def collect() -> list[str]:
+            return [n async for n in self._zstore.list_dir(prefix)]
+
+        return [n for n in self._sync(collect()) if not n.endswith(".partial")]
+
+    def list_prefix(self, prefix: str) -> list[str]:
+        """Keys of every object under ``prefix/``, relative to it."""
+        if self.local is not None:
+            base = self.local / prefix
+            out = []
+            for dirpath, _, files in os.walk(base):
+                rel = os.path.relpath(dirpath, base)
+                out += [f if rel == "." else f"{rel}/{f}" for f in files if not f.endswith(".partial")]
+            return out
+
+        async def collect() -> list[str]:
+            return [k async for k in self._zstore.list_prefix(prefix.rstrip("/") + "/")]
+
+        n = len(prefix.rstrip("/")) + 1
+        return [k[n:] for k in self._sync(collect()) if not k.endswith(".partial")]

@@ -78,22 +78,13 @@ def interpolate(ts: np.ndarray, vals: np.ndarray, ticks: np.ndarray, quat_starts
     return out.astype(vals.dtype)
 
 
-def _gather_frames(arr, rows: np.ndarray, block: int = 128) -> np.ndarray:
-    """``arr[rows]`` for sorted unique ``rows``: contiguous slices (fast in zarr) per block."""
-    out = np.empty((len(rows), *arr.shape[1:]), dtype=arr.dtype)
-    i = 0
-    while i < len(rows):
-        lo = int(rows[i])
-        j = int(np.searchsorted(rows, lo + block, side="left"))
-        chunk = np.asarray(arr[lo:int(rows[j - 1]) + 1])
-        out[i:j] = chunk[rows[i:j] - lo]
-        i = j
-    return out
-
-
 def align_episode(ep: Episode, fps: float, keys: Sequence[str], interp_keys: set[str]) -> dict[str, np.ndarray] | None:
-    """One episode on the grid, or ``None`` when a key has no samples / streams don't overlap."""
-    stamps = {k: ep.timestamps(k) for k in keys}
+    """One episode on the grid, or ``None`` when a key has no samples / streams don't overlap.
+
+    Every stream is read once and checked against its content digest (:meth:`Episode.load`);
+    image streams decode only the frames the grid uses."""
+    loaded = {k: ep.load(k) for k in keys}
+    stamps = {k: s.timestamps for k, s in loaded.items()}
     empty = [k for k, ts in stamps.items() if len(ts) == 0]
     if empty:
         log.warning("episode %s: skipped, streams without samples: %s", ep.name, empty)
@@ -103,20 +94,14 @@ def align_episode(ep: Episode, fps: float, keys: Sequence[str], interp_keys: set
         log.warning("episode %s: skipped, streams do not overlap in time", ep.name)
         return None
     out: dict[str, np.ndarray] = {}
-    arrays = ep.group
     for k in keys:
         ts = stamps[k]
-        spec = ep.store.streams[k]
         if k in interp_keys:
-            out[k] = interpolate(ts, ep.values(k), ticks, quaternion_blocks(k, spec))
+            out[k] = interpolate(ts, loaded[k].values(), ticks, quaternion_blocks(k, ep.store.streams[k]))
             continue
         idx = hold_indices(ts, ticks)
         uniq, inverse = np.unique(idx, return_inverse=True)
-        if spec.is_image:  # decode only the frames the grid uses, block by block
-            vals = _gather_frames(arrays[f"{k}/values"], uniq)
-        else:
-            vals = ep.values(k)[uniq]
-        out[k] = vals[inverse.reshape(-1)]
+        out[k] = loaded[k].values(uniq)[inverse.reshape(-1)]
     out[TIMESTAMP_KEY] = ticks
     return out
 

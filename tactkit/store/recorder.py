@@ -8,10 +8,14 @@ Write ordering (why a SIGKILL at any moment loses at most the last flush interva
 * A flush writes the new values first and their timestamps second. The arrays are grown
   ahead of need (capacity doubles) with ``resize``, a metadata-only rewrite of that
   array's ``zarr.json``; the written region always lies inside the capacity.
-* :meth:`EpisodeRecorder.commit` flushes, trims every array to its sample count and then
-  creates the ``commit`` child group whose attributes are the commit record. Readers treat
-  an episode as committed if and only if that group exists, so the record is the last
-  thing written and nothing of a committed episode is ever written again.
+* :meth:`EpisodeRecorder.commit` flushes, trims every array to its sample count, digests
+  the stored chunks (:func:`tactkit.store.integrity.content_digests`) and then creates the
+  ``commit`` child group whose attributes are the commit record. Readers treat an episode
+  as committed if and only if that group exists, so the record is the last thing written to
+  the episode and nothing of a committed episode is ever written again. The index is
+  updated after the record (:mod:`tactkit.store.index`).
+* :meth:`EpisodeRecorder.discard` records the discard before deleting anything
+  (:func:`tactkit.store.layout.delete_episode`), so a kill never leaves a torn episode.
 * Local stores write every object to a temporary file and rename it into place, so a kill
   leaves each object either old or new, never torn.
 
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from zarr.core.sync import sync as zarr_sync
 
-from tactkit.store import layout
+from tactkit.store import integrity, layout
 from tactkit.store.errors import SampleError, StoreError
 from tactkit.store.schema import StreamSpec
 
@@ -286,6 +290,7 @@ class EpisodeRecorder:
                 zarr_sync(w.values.async_array.resize((n, *w.spec.shape), delete_outside_chunks=False))
                 zarr_sync(w.timestamps.async_array.resize((n,), delete_outside_chunks=False))
                 w.capacity = n
+        digests, stored_bytes = integrity.content_digests(self.store.io, self.name, lengths)
         record = {
             "success": bool(success),
             "note": str(note),
@@ -293,11 +298,12 @@ class EpisodeRecorder:
             "lengths": lengths,
             "t_first": {k: w.first_t for k, w in self._writers.items()},
             "t_last": {k: (w.last_t if w.n_flushed else None) for k, w in self._writers.items()},
+            "digests": digests,
+            "stored_bytes": stored_bytes,
             "end_wall_time": time.time(),
             "recovered": False,
         }
-        layout.write_commit(self.store.root, self.store.path, self.name, record)
-        self.store.refresh()
+        self.store.index.commit(self.store.root, self.store.path, self.name, record)
         return self.store.episode_named(self.name)
 
     def discard(self) -> None:
@@ -306,8 +312,8 @@ class EpisodeRecorder:
             return
         self._stop_flusher()
         self._closed = True
-        layout.delete_episode(self.store.root, self.store.path, self.name)
-        self.store.refresh()
+        layout.delete_episode(self.store.io, self.name)
+        self.store.index.forget(self.name)
 
     def abandon(self) -> None:
         """Flush and stop without committing: the episode stays recoverable."""

@@ -1,4 +1,4 @@
-"""Salvaging interrupted episodes and verifying committed ones."""
+"""Salvaging interrupted episodes: commit the flushed prefix of each stream, or delete."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tactkit.store import _paths, layout
+from tactkit.store import _paths, chunks, integrity, layout
 
 if TYPE_CHECKING:
     from tactkit.store.episode_store import EpisodeStore
@@ -25,23 +25,29 @@ def _valid_prefix(ts: np.ndarray) -> int:
     return int(np.argmax(bad)) if bad.any() else len(ts)
 
 
-def _decodable_prefix(values: Any, n: int, atomic: bool) -> int:
-    """Largest m <= n such that ``values[:m]`` decodes (chunk by chunk on failure).
+def _decodable_prefix(store: EpisodeStore, name: str, key: str, values: Any, n: int) -> int:
+    """Largest m <= n such that ``values[:m]`` is there and decodes (chunk by chunk on failure).
 
-    With ``atomic`` writes (local stores) a chunk is either absent or whole, so only the
-    last chunk, the one being written at the crash, is decoded to check."""
+    With atomic writes (local stores) a chunk is either absent or whole, so only the last
+    chunk, the one being written at the crash, is checked first."""
+    _, lay = chunks.read_layout(store.io, layout.array_key(name, key, "values"))
     step = int(values.chunks[0])
-    try:
-        values[max(0, n - step) if atomic else 0:n]
-        return n
-    except Exception:
-        pass
-    m = 0
-    while m < n:
+
+    def readable(lo: int, hi: int) -> bool:
         try:
-            values[m:min(n, m + step)]
+            if lay is not None:  # checksummed arrays: a missing chunk is not zeros
+                chunks.read_rows(store.io, lay, lo, hi, name)
+            else:
+                values[lo:hi]
+            return True
         except Exception:
-            break
+            return False
+
+    atomic = _paths.local_path(store.path) is not None
+    if readable(max(0, n - step) if atomic else 0, n):
+        return n
+    m = 0
+    while m < n and readable(m, min(n, m + step)):
         m = min(n, m + step)
     return m
 
@@ -50,16 +56,15 @@ def recover_episode(store: EpisodeStore, name: str, discard: bool = False) -> di
     """Commit the flushed prefix of interrupted episode ``name`` (or delete it)."""
     report: dict[str, Any] = {"episode": name, "action": "discarded", "lengths": {}}
     if discard:
-        layout.delete_episode(store.root, store.path, name)
+        _delete(store, name)
         log.info("discarded interrupted episode %s", name)
         return report
     try:
         group = layout.episodes_group(store.root, store.path)[name]
     except Exception as exc:  # group metadata unreadable: nothing to salvage
         report["reason"] = f"unreadable episode group: {exc!r}"
-        layout.delete_episode(store.root, store.path, name)
+        _delete(store, name)
         return report
-    atomic = _paths.local_path(store.path) is not None
     lengths: dict[str, int] = {}
     t_first: dict[str, float | None] = {}
     t_last: dict[str, float | None] = {}
@@ -73,7 +78,7 @@ def recover_episode(store: EpisodeStore, name: str, discard: bool = False) -> di
             ts = np.zeros(0)
         n = _valid_prefix(ts)
         if values is not None and n:
-            n = _decodable_prefix(values, n, atomic)
+            n = _decodable_prefix(store, name, key, values, n)
         if values is not None:
             values.resize((n, *spec.shape))
             tsa.resize((n,))
@@ -85,8 +90,9 @@ def recover_episode(store: EpisodeStore, name: str, discard: bool = False) -> di
     report["lengths"] = lengths
     if sum(lengths.values()) == 0:
         report["reason"] = "no flushed samples"
-        layout.delete_episode(store.root, store.path, name)
+        _delete(store, name)
         return report
+    digests, stored_bytes = integrity.content_digests(store.io, name, lengths)
     record = {
         "success": False,
         "note": "recovered after an interrupted recording",
@@ -94,47 +100,17 @@ def recover_episode(store: EpisodeStore, name: str, discard: bool = False) -> di
         "lengths": lengths,
         "t_first": t_first,
         "t_last": t_last,
+        "digests": digests,
+        "stored_bytes": stored_bytes,
         "end_wall_time": time.time(),
         "recovered": True,
     }
-    layout.write_commit(store.root, store.path, name, record)
+    store.index.commit(store.root, store.path, name, record)
     report["action"] = "recovered"
     log.info("recovered interrupted episode %s: %s", name, lengths)
     return report
 
 
-def verify_store(store: EpisodeStore, progress: bool = False) -> list[str]:
-    """Read every committed episode fully and check it against schema and commit record."""
-    problems: list[str] = []
-    eps = range(store.num_episodes)
-    if progress:
-        from tqdm import tqdm
-
-        eps = tqdm(eps, desc="verify", unit="episode")
-    for i in eps:
-        ep = store.episode(i)
-        for key, spec in store.streams.items():
-            where = f"episode {ep.name} stream '{key}'"
-            if key not in ep.record.get("lengths", {}):
-                problems.append(f"{where}: missing from the commit record")
-                continue
-            try:
-                ts = ep.timestamps(key)
-                vals = ep.values(key)
-            except Exception as exc:
-                problems.append(f"{where}: unreadable: {exc}")
-                continue
-            n = ep.length(key)
-            if len(ts) != n or len(vals) != n:
-                problems.append(f"{where}: inconsistent length: {len(ts)} timestamps, "
-                                f"{len(vals)} values, commit record {n}")
-            if vals.shape[1:] != spec.shape or vals.dtype != np.dtype(spec.dtype):
-                problems.append(f"{where}: stored {vals.dtype}{vals.shape[1:]} != schema "
-                                f"{spec.dtype}{spec.shape}")
-            if n and not np.isfinite(ts).all():
-                problems.append(f"{where}: non-finite timestamp at index {int(np.argmin(np.isfinite(ts)))}")
-            elif n > 1 and (np.diff(ts) < 0).any():
-                problems.append(f"{where}: timestamps go backwards at index {int(np.argmax(np.diff(ts) < 0)) + 1}")
-    for name in store.interrupted():
-        problems.append(f"episode {name}: interrupted (not committed); run `tactkit dataset recover`")
-    return problems
+def _delete(store: EpisodeStore, name: str) -> None:
+    layout.delete_episode(store.io, name)
+    store.index.forget(name)

@@ -30,7 +30,7 @@ def test_demo_records_rig_episode(demo_store, capsys):
 def test_info_text_and_json(demo_store, capsys):
     assert main(["dataset", "info", str(demo_store)]) == 0
     out = capsys.readouterr().out
-    assert "tactkit.episode_store v1" in out and "observation.images.wrist" in out and "jpeg q90" in out
+    assert "tactkit.episode_store v2" in out and "observation.images.wrist" in out and "jpeg q90" in out
     assert main(["dataset", "info", str(demo_store), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["episodes"] == 1 and info["streams"]["observation.wrench"]["frames"] == 500
