@@ -1,13 +1,14 @@
 """``tactkit dataset``: inspect, align, verify and recover episode stores.
 
     tactkit dataset info PATH [--json]        episode store or replay buffer summary
-    tactkit dataset align SRC DST --fps HZ [--zarr-format 2] [--keys K ...] [--interpolate GLOB ...]
+    tactkit dataset align SRC DST --fps HZ [--zarr-format 2] [--keys K ...] [--workers N]
     tactkit dataset verify PATH [--quick]     check every chunk, count and digest (exit 1 on problems)
     tactkit dataset recover PATH [--discard]  commit (or delete) interrupted episodes
     tactkit dataset stats PATH [--json]       normaliser statistics of a replay buffer
     tactkit dataset export STORE DST --format lerobot [--fps HZ] [--episodes LIST]
     tactkit dataset import SRC DST --format lerobot|dp [--keys SRC=DST ...]
     tactkit dataset view STORE [--episode N] [--save FILE.rrd | --mp4 FILE.mp4]
+    tactkit dataset cache [--clear] [--json]  cached training views (location, size, source)
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     align.add_argument("--image-quality", type=int, default=None,
                        help="JPEG quality of images in a format-3 view (default: the store's)")
     align.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    align.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="processes reading, checking and decoding episodes in parallel (default 1)")
     align.set_defaults(func=_align)
 
     verify = sub.add_parser("verify", help="check every committed episode: chunks, counts, digests",
@@ -63,6 +66,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.set_defaults(func=_stats)
 
     register_interop(sub)
+
+    cache = sub.add_parser("cache", help="cached training views: list them, or --clear them",
+                           description="Training aligns a store once per content, fps and keys and "
+                           "keeps the view in $TACTKIT_CACHE_DIR/views (default "
+                           "~/.cache/tactkit/views); a changed store gets a new view.")
+    cache.add_argument("--clear", action="store_true", help="delete every cached view")
+    cache.add_argument("--json", action="store_true")
+    cache.set_defaults(func=_cache)
 
 
 def _human_bytes(n: int | None) -> str:
@@ -138,10 +149,12 @@ def _align(args: argparse.Namespace) -> int:
     from tactkit.store.align import DEFAULT_INTERPOLATE
 
     store = EpisodeStore.open(args.src)
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     rb = align(store, fps=args.fps, keys=args.keys,
                interpolate=DEFAULT_INTERPOLATE if args.interpolate is None else tuple(args.interpolate),
                out=args.dst, zarr_format=args.zarr_format, image_quality=args.image_quality,
-               overwrite=args.overwrite, progress=True)
+               overwrite=args.overwrite, progress=True, workers=args.workers)
     skipped = rb.attrs.get("skipped_episodes", [])
     print(f"wrote {args.dst}: {rb.n_episodes} episodes, {rb.n_steps} steps at {args.fps:g} Hz, "
           f"zarr format {args.zarr_format}, keys {rb.keys()}")
@@ -322,4 +335,27 @@ def _view(args: argparse.Namespace) -> int:
 
     rec = log_store(store, episodes=episodes, keys=args.keys, save=args.save, spawn=args.save is None)
     print(f"wrote {args.save}" if args.save else f"sent {rec['episodes']} episodes to the rerun viewer")
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from tactkit.store import view_cache
+
+    where = view_cache.cache_dir() / "views"
+    if args.clear:
+        freed = view_cache.clear_views()
+        print(f"cleared {where}: {_human_bytes(freed)} freed")
+        return 0
+    views = view_cache.list_views()
+    if args.json:
+        print(json.dumps({"directory": str(where), "views": views}, indent=2))
+        return 0
+    print(f"cached training views in {where}: {len(views)}, "
+          f"{_human_bytes(sum(v['bytes'] or 0 for v in views))}")
+    for v in views:
+        if "error" in v:
+            print(f"  {v['path']}: unreadable ({v['error']})")
+            continue
+        print(f"  {v['path']}\n    {v['episodes']} episodes, {v['steps']} steps at {v['fps']:g} Hz, "
+              f"{_human_bytes(v['bytes'])}, from {v['source']}")
     return 0

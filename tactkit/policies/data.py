@@ -1,17 +1,25 @@
 """Training data: an episode store (or replay buffer) -> prepared arrays -> windows.
 
-``load_training_data`` aligns the store to the config's control grid (``tactkit.store.align``),
-checks every key the config needs, resizes images to ``image_shape``, embeds tactile marker
-offsets with :class:`~tactkit.sensors.embedding.TactilePCA` (fitted here or loaded from
-``pca_path``), builds the min-max normaliser from the data's statistics and splits episodes
-into train/validation. :func:`prepare_arrays` is the single place where raw dataset arrays
-become policy inputs; inference calls it on each observation window, so training and run
-time apply the same resize and the same PCA.
+``load_training_data`` gets the store on the config's control grid from the training-view
+cache (:func:`tactkit.store.view_cache.cached_view`: aligned once per store content, fps and
+keys, after the store's quick integrity checks), checks every key the config needs, resizes
+images to ``image_shape``, embeds tactile marker offsets with
+:class:`~tactkit.sensors.embedding.TactilePCA` (fitted here or loaded from ``pca_path``),
+builds the min-max normaliser from the data's statistics and splits episodes into
+train/validation. :func:`prepare_arrays` is the single place where raw dataset arrays become
+policy inputs; inference calls it on each observation window, so training and run time apply
+the same resize and the same PCA.
+
+A view that fits the memory budget (:func:`training_memory_budget`) is prepared whole in
+memory; a larger one stays on disk: windows are read through a bounded cache of decoded
+chunks and prepared one window at a time (:class:`PreparedArray`), so memory does not grow
+with the dataset. Both give the same windows.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,11 +123,17 @@ def resolve_keys(cfg: PolicyConfig, available: list[str]) -> PolicyConfig:
     )
 
 
-def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuffer:
-    """Aligned training view of ``path`` (an episode store, aligned at ``cfg.fps``, or an
-    existing replay buffer) holding ``keys``, loaded into memory."""
-    from tactkit.store import EpisodeStore, NotAStoreError, align
+def align_workers() -> int:
+    """Processes that build a training view (``TACTKIT_ALIGN_WORKERS``, default: CPUs, <= 8)."""
+    return max(1, int(os.environ.get("TACTKIT_ALIGN_WORKERS", min(8, os.cpu_count() or 1))))
+
+
+def disk_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuffer:
+    """Aligned training view of ``path`` on disk: for an episode store the cached view at
+    ``cfg.fps`` (built on first use), for a replay buffer the buffer itself; it holds ``keys``."""
+    from tactkit.store import EpisodeStore, NotAStoreError
     from tactkit.store.replay_buffer import select_key_map
+    from tactkit.store.view_cache import cached_view
 
     path = str(path)
     if not Path(path).exists() and "://" not in path:
@@ -138,34 +152,123 @@ def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuf
             )
         if store.num_episodes == 0:
             raise ValueError(f"store {path} has no committed episodes")
-        check_store_for_training(store)
-        rb = align(store, fps=cfg.fps, keys=sources).renamed(key_map)
+        rb = cached_view(store, cfg.fps, keys, workers=align_workers())
+        if rb.n_episodes == 0:
+            raise ValueError(f"store {path}: no episode could be aligned at {cfg.fps} Hz "
+                             f"(skipped: {rb.attrs.get('skipped_episodes')})")
     else:
         rb = ReplayBuffer.open(path, key_map=key_map)
     available = list(rb.data.keys()) if hasattr(rb.data, "keys") else list(rb.data)
     missing = [k for k in keys if k not in available]
     if missing:
         raise KeyError(f"{path} has no key {missing[0]!r} needed by the config; keys: {', '.join(sorted(available))}")
+    return rb
+
+
+def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuffer:
+    """Aligned training view of ``path`` (an episode store, aligned at ``cfg.fps``, or an
+    existing replay buffer) holding ``keys``, loaded into memory."""
+    rb = disk_view(path, cfg, keys)
     data = {k: np.asarray(rb.data[k][:]) for k in keys}
     return ReplayBuffer(data, np.asarray(rb.episode_ends[:]), where=str(path))
 
 
-def check_store_for_training(store: Any) -> None:
-    """The store's quick integrity checks (every chunk present, counts as committed, commit
-    records intact); any problem stops training with a message naming it."""
-    from tactkit.store import StoreError
+def _parse_bytes(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    t = text.strip().upper().rstrip("B")
+    return int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(float(t))
 
-    report = store.check(quick=True, include_uncommitted=False)
-    if report.problems:
-        shown = "\n  ".join(report.problems[:10])
-        more = f"\n  ... and {len(report.problems) - 10} more" if len(report.problems) > 10 else ""
-        raise StoreError(f"store {store.path} fails its integrity check ({len(report.problems)} "
-                         f"problems; `tactkit dataset verify {store.path}` lists them all):\n  {shown}{more}")
+
+def _cgroup_memory_limit() -> int | None:
+    """This process's cgroup memory limit (v1 or v2), ``None`` when unlimited or unknown."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, rel = line.split(":", 2)
+        rel = rel.lstrip("/")
+        if "memory" in controllers.split(","):
+            files = [Path("/sys/fs/cgroup/memory") / rel / "memory.limit_in_bytes"]
+        elif controllers == "":
+            files = [Path("/sys/fs/cgroup") / rel / "memory.max",
+                     Path("/sys/fs/cgroup/unified") / rel / "memory.max"]
+        else:
+            continue
+        for f in files:
+            try:
+                text = f.read_text().strip()
+            except OSError:
+                continue
+            if text != "max" and int(text) < 1 << 60:
+                return int(text)
+    return None
+
+
+def training_memory_budget() -> int:
+    """Bytes of prepared training data held in memory before the on-disk path is taken:
+    ``TACTKIT_TRAIN_MEMORY`` (e.g. ``8G``) if set, else 40% of the memory available to this
+    process (the smaller of free RAM and its cgroup limit)."""
+    if os.environ.get("TACTKIT_TRAIN_MEMORY"):
+        return _parse_bytes(os.environ["TACTKIT_TRAIN_MEMORY"])
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    limits = [x for x in (avail, _cgroup_memory_limit()) if x]
+    return int(0.4 * min(limits)) if limits else 4 << 30
+
+
+#: Chunk cache of the on-disk path (``TACTKIT_CHUNK_CACHE``, e.g. ``512M``).
+def chunk_cache_bytes() -> int:
+    return _parse_bytes(os.environ.get("TACTKIT_CHUNK_CACHE", "256M"))
+
+
+#: Rows of each tactile key a PCA is fitted on when the data stays on disk.
+PCA_FIT_MAX_ROWS = 200_000
+
+
+class PreparedArray:
+    """A stored array of the view, prepared for the policy (:func:`prepare_arrays`) as it is
+    read: ``arr[rows]``, ``arr[a:b]`` and ``arr[a:b, cols]`` read the raw rows through the
+    view's chunk cache and prepare just those."""
+
+    fancy_rows = True
+
+    def __init__(self, raw: Any, key: str, specs: dict[str, FeatureSpec], pcas: dict[str, TactilePCA],
+                 image_shape: tuple[int, int]) -> None:
+        self.raw, self.key = raw, key
+        self.specs, self.pcas, self.image_shape = specs, pcas, tuple(image_shape)
+        first = self._prepare(np.asarray(raw[0:1]))
+        self.shape = (raw.shape[0], *first.shape[1:])
+        self.dtype = first.dtype
+        self.ndim = len(self.shape)
+
+    def _prepare(self, x: np.ndarray) -> np.ndarray:
+        return prepare_arrays({self.key: x}, self.specs, self.pcas, self.image_shape)[self.key]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, sel: Any) -> np.ndarray:
+        rest: tuple = ()
+        if isinstance(sel, tuple):
+            sel, rest = sel[0], sel[1:]
+        if isinstance(sel, slice):
+            out = self._prepare(np.asarray(self.raw[sel]))
+        else:
+            rows = np.asarray(sel, dtype=np.int64)
+            x = np.asarray(self.raw[rows.reshape(-1)])
+            out = self._prepare(x).reshape(*rows.shape, *self.shape[1:])
+        return out[(slice(None),) * (1 if isinstance(sel, slice) else np.ndim(sel)) + rest] if rest else out
 
 
 @dataclass
 class TrainingData:
-    buffer: ReplayBuffer  # prepared arrays, in memory
+    buffer: ReplayBuffer  # prepared arrays: in memory, or PreparedArray read from disk
     specs: dict[str, FeatureSpec]
     normalizer: Normalizer
     pcas: dict[str, TactilePCA]
@@ -191,11 +294,27 @@ def load_training_data(
     cfg: PolicyConfig,
     normalizer: Normalizer | None = None,
     pcas: dict[str, TactilePCA] | None = None,
+    *,
+    in_memory: bool | None = None,
 ) -> TrainingData:
     """Build :class:`TrainingData`. ``normalizer``/``pcas`` (e.g. the tokenizer's, for the
-    latent diffusion stage) are reused for the keys they cover; the rest are fitted here."""
+    latent diffusion stage) are reused for the keys they cover; the rest are fitted here.
+    ``in_memory``: prepare the whole view in memory (True) or read windows from disk (False);
+    default: in memory when the decoded view fits :func:`training_memory_budget`."""
     keys = needed_keys(cfg)
-    raw = open_view(path, cfg, keys)
+    view = disk_view(path, cfg, keys)
+    if in_memory is None:
+        need = sum(view.n_steps * int(np.prod(view[k].shape[1:], dtype=np.int64)) * np.dtype(view[k].dtype).itemsize
+                   for k in keys)
+        in_memory = 2 * need <= training_memory_budget()  # raw and prepared copies
+        if not in_memory:
+            log.info("training data %s: %.1f GB decoded exceeds the memory budget; reading "
+                     "windows from the on-disk view", path, need / 1e9)
+    if in_memory:
+        raw = ReplayBuffer({k: np.asarray(view.data[k][:]) for k in keys},
+                           np.asarray(view.episode_ends[:]), where=str(path))
+    else:
+        raw = view.on_disk(chunk_cache_bytes())
     raw_shapes = {k: tuple(raw.data[k].shape[1:]) for k in keys}
     pcas = dict(pcas or {})
     for k in keys:
@@ -203,17 +322,29 @@ def load_training_data(
             if cfg.pca_path:
                 pcas[k] = TactilePCA.load(_pca_file(cfg.pca_path, k))
             else:
-                pcas[k] = TactilePCA.fit(raw.data[k], n_components=cfg.pca_components, metadata={"key": k, "data": str(path)})
+                x = raw.data[k]
+                if not in_memory and x.shape[0] > PCA_FIT_MAX_ROWS:  # a uniform sample of rows
+                    rows = np.sort(np.random.default_rng(cfg.seed).choice(x.shape[0], PCA_FIT_MAX_ROWS, replace=False))
+                    x = x[rows]
+                pcas[k] = TactilePCA.fit(np.asarray(x[:]) if not isinstance(x, np.ndarray) else x,
+                                         n_components=cfg.pca_components, metadata={"key": k, "data": str(path)})
     specs = build_specs(cfg, raw_shapes, pcas)
     for k, p in pcas.items():
         if k in specs and p.n_markers != specs[k].raw_shape[0]:
             raise ValueError(f"tactile PCA for {k!r} expects {p.n_markers} markers, data has {specs[k].raw_shape[0]}")
-    arrays = prepare_arrays(raw.data, specs, pcas, tuple(cfg.image_shape))
-    for k, x in arrays.items():
-        if specs[k].kind != "image" and not np.isfinite(x).all():
-            raise ValueError(f"{k}: training data contains NaN or Inf")
+    if in_memory:
+        arrays: dict[str, Any] = prepare_arrays(raw.data, specs, pcas, tuple(cfg.image_shape))
+        for k, x in arrays.items():
+            if specs[k].kind != "image" and not np.isfinite(x).all():
+                raise ValueError(f"{k}: training data contains NaN or Inf")
+    else:
+        arrays = {k: PreparedArray(raw.data[k], k, specs, pcas, tuple(cfg.image_shape)) for k in keys}
     buffer = ReplayBuffer(arrays, raw.episode_ends, where=str(path))
     stats = compute_stats(buffer, keys=[k for k, s in specs.items() if s.kind != "image"])
+    if not in_memory:  # the streaming pass saw every value: a NaN or Inf shows in its statistics
+        for k, st in stats.items():
+            if not all(np.isfinite(st[n]).all() for n in ("min", "max", "mean")):
+                raise ValueError(f"{k}: training data contains NaN or Inf")
     stats.update(relative_action_stats(buffer, cfg))
     fitted = Normalizer.from_stats([s for s in specs.values() if s.kind != "image"], stats)
     if normalizer is not None:  # keep the given entries, add the missing ones
@@ -222,8 +353,9 @@ def load_training_data(
         fitted = Normalizer(params)
     train_mask, val_mask = split_episodes(buffer.n_episodes, cfg.val_ratio, cfg.seed)
     log.info(
-        "training data %s: %d episodes (%d train, %d val), %d steps at %.1f Hz",
+        "training data %s: %d episodes (%d train, %d val), %d steps at %.1f Hz, %s",
         path, buffer.n_episodes, int(train_mask.sum()), int(val_mask.sum()), buffer.n_steps, cfg.fps,
+        "in memory" if in_memory else "read from disk",
     )
     return TrainingData(buffer, specs, fitted, pcas, train_mask, val_mask)
 
@@ -291,6 +423,7 @@ class WindowDataset(torch.utils.data.Dataset):
             keys=keys,
             key_first_k=first_k,
             episode_mask=episode_mask,
+            lazy_keys=[k for k in keys if not isinstance(data.buffer[k], np.ndarray)],  # on disk
         )
 
     def __len__(self) -> int:

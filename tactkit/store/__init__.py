@@ -7,7 +7,13 @@ Recording and reading::
         rec.append("observation.wrench", t, wrench)
     ep = EpisodeStore.open("runs/demo.zarr").episode(0); ep.timestamps(key); ep.values(key)
 
-Training: :func:`align` (grid + diffusion_policy replay-buffer layout), :class:`ReplayBuffer`,
+Integrity: :meth:`EpisodeStore.check` (``tactkit dataset verify [--quick]``). The committed
+episodes are listed from an index (:mod:`tactkit.store.index`), so opening, listing and
+recording cost the same at 10 and at 10,000 episodes.
+
+Training: :func:`align` (grid + diffusion_policy replay-buffer layout, ``workers`` processes),
+:func:`cached_view` (aligned once per store content, fps and keys), :class:`ReplayBuffer`
+(:meth:`ReplayBuffer.on_disk` for views larger than memory),
 :class:`SequenceSampler`, :func:`get_val_mask`, :func:`compute_stats`; the PyTorch dataset that
 training uses is :class:`tactkit.policies.data.WindowDataset`.
 """
@@ -25,6 +31,7 @@ from tactkit.store.replay_buffer import ReplayBuffer, ReplayBufferWriter
 from tactkit.store.sampler import SequenceSampler, create_indices, get_val_mask
 from tactkit.store.schema import POSE_NAMES, WRENCH_NAMES, StreamSpec
 from tactkit.store.stats import compute_stats
+from tactkit.store.view_cache import cached_view
 
 __all__ = [
     "FORMAT_NAME",
@@ -43,6 +50,7 @@ __all__ = [
     "StoreError",
     "StreamSpec",
     "align",
+    "cached_view",
     "compute_stats",
     "create_indices",
     "get_val_mask",

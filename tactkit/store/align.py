@@ -14,10 +14,12 @@ The result is written in diffusion_policy's replay-buffer layout, plus ``data/ti
 
 from __future__ import annotations
 
+import collections
 import fnmatch
+import itertools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -78,11 +80,13 @@ def interpolate(ts: np.ndarray, vals: np.ndarray, ticks: np.ndarray, quat_starts
     return out.astype(vals.dtype)
 
 
-def align_episode(ep: Episode, fps: float, keys: Sequence[str], interp_keys: set[str]) -> dict[str, np.ndarray] | None:
+def align_episode(ep: Episode, fps: float, keys: Sequence[str], interp_keys: set[str],
+                  copy_jpeg: Collection[str] = ()) -> dict[str, Any] | None:
     """One episode on the grid, or ``None`` when a key has no samples / streams don't overlap.
 
     Every stream is read once and checked against its content digest (:meth:`Episode.load`);
-    image streams decode only the frames the grid uses."""
+    image streams decode only the frames the grid uses, and those in ``copy_jpeg`` are not
+    decoded at all (:class:`~tactkit.store.chunks.JpegFrames`) when the store allows it."""
     loaded = {k: ep.load(k) for k in keys}
     stamps = {k: s.timestamps for k, s in loaded.items()}
     empty = [k for k, ts in stamps.items() if len(ts) == 0]
@@ -100,10 +104,85 @@ def align_episode(ep: Episode, fps: float, keys: Sequence[str], interp_keys: set
             out[k] = interpolate(ts, loaded[k].values(), ticks, quaternion_blocks(k, ep.store.streams[k]))
             continue
         idx = hold_indices(ts, ticks)
+        if k in copy_jpeg and loaded[k].jpeg_copyable:
+            out[k] = loaded[k].jpeg_frames(idx)
+            continue
         uniq, inverse = np.unique(idx, return_inverse=True)
         out[k] = loaded[k].values(uniq)[inverse.reshape(-1)]
     out[TIMESTAMP_KEY] = ticks
     return out
+
+
+# ---------------------------------------------------------------------- parallel alignment
+_WORKER: dict[str, Any] = {}
+#: Fewer episodes than this per worker are aligned in this process: starting workers costs
+#: about a second, an episode a few milliseconds.
+PARALLEL_MIN_EPISODES_PER_WORKER = 32
+
+
+def _init_worker(path: str) -> None:
+    from tactkit.store.episode_store import EpisodeStore
+
+    _WORKER["store"] = EpisodeStore.open(path)
+
+
+def _align_batch(indices: list[int], fps: float, keys: list[str], interp_keys: set[str],
+                 copy_jpeg: set[str]) -> list[tuple[str, dict[str, Any] | None]]:
+    store = _WORKER["store"]
+    out = []
+    for i in indices:
+        ep = store.episode(i)
+        out.append((ep.name, align_episode(ep, fps, keys, interp_keys, copy_jpeg)))
+    return out
+
+
+def _pool(workers: int, path: str) -> Any:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # workers must not inherit zarr's event-loop thread (fork after it started would deadlock)
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["tactkit.store"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(path,))
+
+
+def _aligned_episodes(store: EpisodeStore, indices: list[int], fps: float, keys: list[str],
+                      interp_keys: set[str], copy_jpeg: set[str], workers: int,
+                      progress: bool) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """``(name, aligned episode or None)`` in episode order, from ``workers`` processes."""
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(indices), desc="align", unit="episode")
+    shared = store.path.startswith("memory://")  # in-process only: other processes can't see it
+    if workers <= 1 or shared or len(indices) < PARALLEL_MIN_EPISODES_PER_WORKER * workers:
+        for i in indices:
+            ep = store.episode(i)
+            yield ep.name, align_episode(ep, fps, keys, interp_keys, copy_jpeg)
+            if bar is not None:
+                bar.update(1)
+    else:
+        size = max(1, min(64, len(indices) // (8 * workers)))
+        batches = [indices[a:a + size] for a in range(0, len(indices), size)]
+        with _pool(workers, store.path) as pool:
+            window: collections.deque = collections.deque()
+            todo = iter(batches)
+            for batch in itertools.islice(todo, 3 * workers):  # bounded: memory stays flat
+                window.append(pool.submit(_align_batch, batch, fps, keys, interp_keys, copy_jpeg))
+            while window:
+                results = window.popleft().result()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    window.append(pool.submit(_align_batch, nxt, fps, keys, interp_keys, copy_jpeg))
+                yield from results
+                if bar is not None:
+                    bar.update(len(results))
+    if bar is not None:
+        bar.close()
 
 
 def align(
@@ -117,6 +196,8 @@ def align(
     overwrite: bool = False,
     episodes: Sequence[int] | None = None,
     progress: bool = False,
+    workers: int = 1,
+    attrs: dict[str, Any] | None = None,
 ) -> ReplayBuffer:
     """Build the training view of ``store`` at ``fps`` (see module doc for the semantics).
 
@@ -124,8 +205,13 @@ def align(
     streams to interpolate linearly; ``out``: write to this path (Zarr ``zarr_format`` 2 or 3)
     instead of returning an in-memory buffer; ``image_quality``: JPEG quality of images in a
     format-3 output (default: the store's); ``episodes``: committed episode indices (default
-    all). Episodes where a key has no samples are skipped with a warning and listed in
-    ``attrs["skipped_episodes"]``.
+    all); ``workers``: processes aligning episodes in parallel (reading, checking digests and
+    decoding images), the writing stays in this process; ``attrs``: extra entries for the
+    view's ``tactkit`` attributes. Episodes where a key has no samples
+    are skipped with a warning and listed in ``attrs["skipped_episodes"]``.
+
+    Written views with JPEG images at the store's quality get the recorded frames copied
+    byte for byte (no decode, no second JPEG generation).
     """
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps}")
@@ -144,29 +230,26 @@ def align(
             elif pattern == k:
                 raise ValueError(f"stream '{k}' is {store.streams[k].dtype}; only float streams interpolate")
     indices = list(range(store.num_episodes)) if episodes is None else list(episodes)
-    attrs: dict[str, Any] = {
+    attrs = {
         "fps": float(fps), "source": store.path, "keys": keys, "interpolated": sorted(interp_keys),
         "alignment": "latest sample at or before each tick; interpolated keys: linear/nlerp",
-        "source_episodes": [], "skipped_episodes": [],
+        "source_episodes": [], "skipped_episodes": [], **(attrs or {}),
     }
-    iterator: Any = indices
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(indices, desc="align", unit="episode")
     aligned: list[dict[str, np.ndarray]] = []
     writer = None
+    copy_jpeg: set[str] = set()
     if out is not None:
         quality = store.image_quality if image_quality is None else image_quality
         writer = ReplayBufferWriter(out, zarr_format=zarr_format, image_quality=quality,
                                     overwrite=overwrite, attrs=attrs)
-    for i in iterator:
-        ep = store.episode(i)
-        result = align_episode(ep, fps, keys, interp_keys)
+        if zarr_format == 3 and quality == store.image_quality:
+            copy_jpeg = {k for k in keys if store.streams[k].is_image}
+    for name, result in _aligned_episodes(store, indices, fps, keys, interp_keys, copy_jpeg,
+                                          workers, progress):
         if result is None:
-            attrs["skipped_episodes"].append(ep.name)
+            attrs["skipped_episodes"].append(name)
             continue
-        attrs["source_episodes"].append(ep.name)
+        attrs["source_episodes"].append(name)
         if writer is not None:
             writer.add_episode(result)
         else:

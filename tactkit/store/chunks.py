@@ -12,6 +12,8 @@ computes chunk keys, and runs the codecs itself: ``bytes``, ``tactkit.jpeg``, ``
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -282,3 +284,145 @@ def write_rows(io: KeyIO, layout: ArrayLayout, start: int, values: np.ndarray) -
 def chunk_bytes(io: KeyIO, layout: ArrayLayout, rows: int) -> list[bytes | None]:
     """Stored bytes of the chunks that hold rows ``[0, rows)`` (``None`` where missing)."""
     return io.get_many([layout.chunk_key(i) for i in range(layout.n_chunks(rows))])
+
+
+@dataclass
+class JpegFrames:
+    """Camera frames kept as their JPEG payloads (a chunk's bytes without its CRC-32C).
+
+    Alignment hands these to a :class:`~tactkit.store.ReplayBufferWriter` whose image array is
+    JPEG with one frame per chunk: the frames are copied, not decoded and re-encoded, so the
+    view holds exactly the recorded frames and costs a file copy per frame."""
+
+    payloads: list[bytes]
+    frame_shape: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+    def decode(self) -> np.ndarray:
+        out = np.empty((len(self.payloads), *self.frame_shape), np.uint8)
+        for i, p in enumerate(self.payloads):
+            out[i] = np.asarray(imagecodecs.jpeg8_decode(p)).reshape(self.frame_shape)
+        return out
+
+
+def is_jpeg_per_frame(layout: ArrayLayout | None) -> bool:
+    return layout is not None and layout.chunk_rows == 1 and \
+        layout.serializer.get("name") == JPEG_CODEC_NAME
+
+
+def jpeg_payload(layout: ArrayLayout, data: bytes) -> bytes:
+    """The JPEG inside one stored chunk of a JPEG array, its CRC-32C checked."""
+    if not is_jpeg_per_frame(layout):
+        raise ValueError(f"{layout.key} is not a JPEG array with one frame per chunk")
+    buf = bytes(data)
+    for codec in reversed(layout.bytes_codecs):
+        if codec["name"] != "crc32c":
+            raise ValueError(f"{layout.key}: unexpected codec {codec['name']} after JPEG")
+        stored, buf = buf[-4:], buf[:-4]
+        if np.uint32(google_crc32c.value(buf)).tobytes() != stored:
+            raise ValueError("CRC-32C mismatch")
+    return buf
+
+
+def store_payload(layout: ArrayLayout, payload: bytes) -> bytes:
+    """The stored chunk for a JPEG payload (its CRC-32C appended where the array has one)."""
+    out = payload
+    for codec in layout.bytes_codecs:
+        if codec["name"] == "crc32c":
+            out = out + np.uint32(google_crc32c.value(out)).tobytes()
+    return out
+
+
+class ChunkCache:
+    """Least-recently-used decoded chunks, at most ``max_bytes`` in all (thread-safe)."""
+
+    def __init__(self, max_bytes: int = 256 << 20) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        self.max_bytes = int(max_bytes)
+        self.nbytes = 0
+        self.hits = self.misses = 0
+        self._chunks: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> np.ndarray | None:
+        with self._lock:
+            chunk = self._chunks.get(key)
+            if chunk is not None:
+                self._chunks.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
+            return chunk
+
+    def put(self, key: tuple[str, int], chunk: np.ndarray) -> None:
+        with self._lock:
+            if key in self._chunks or chunk.nbytes > self.max_bytes:
+                return
+            self._chunks[key] = chunk
+            self.nbytes += chunk.nbytes
+            while self.nbytes > self.max_bytes:
+                _, old = self._chunks.popitem(last=False)
+                self.nbytes -= old.nbytes
+
+
+class CachedArray:
+    """A stored array read by rows through a shared :class:`ChunkCache`: what the sampler
+    reads windows from when a view stays on disk (memory stays the cache's bound)."""
+
+    #: ``arr[rows]`` takes integer arrays of any shape (the sampler gathers windows with it)
+    fancy_rows = True
+
+    def __init__(self, io: KeyIO, layout: ArrayLayout, cache: ChunkCache, where: str = "") -> None:
+        self.io, self.layout, self.cache = io, layout, cache
+        self.where = where or f"{io.path}/{layout.key}"
+        self.shape = layout.shape
+        self.dtype = layout.dtype
+        self.ndim = len(layout.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _chunk(self, i: int) -> np.ndarray:
+        key = (f"{self.io.path}/{self.layout.key}", i)
+        chunk = self.cache.get(key)
+        if chunk is None:
+            chunk = read_chunks(self.io, self.layout, [i], self.layout.checksummed, self.where)[i]
+            chunk.setflags(write=False)
+            self.cache.put(key, chunk)
+        return chunk
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        start, stop = max(0, start), min(stop, self.shape[0])
+        if stop <= start:
+            return np.empty((0, *self.shape[1:]), self.dtype)
+        r = self.layout.chunk_rows
+        c0, c1 = start // r, (stop - 1) // r
+        if c0 == c1:
+            return self._chunk(c0)[start - c0 * r:stop - c0 * r].copy()
+        block = np.concatenate([self._chunk(c) for c in range(c0, c1 + 1)])
+        return block[start - c0 * r:stop - c0 * r]
+
+    def __getitem__(self, sel: Any) -> np.ndarray:
+        if isinstance(sel, slice):
+            start, stop, step = sel.indices(self.shape[0])
+            out = self.rows(start, stop)
+            return out[::step] if step != 1 else out
+        if isinstance(sel, tuple):  # e.g. arr[a:b, :3]
+            return self[sel[0]][(slice(None), *sel[1:])]
+        rows = np.asarray(sel, dtype=np.int64)
+        flat = rows.reshape(-1)
+        if flat.size == 0:
+            return np.empty((*rows.shape, *self.shape[1:]), self.dtype)
+        out = np.empty((flat.size, *self.shape[1:]), self.dtype)
+        cidx = flat // self.layout.chunk_rows
+        for c in np.unique(cidx).tolist():
+            sel_c = cidx == c
+            out[sel_c] = self._chunk(c)[flat[sel_c] - c * self.layout.chunk_rows]
+        return out.reshape(*rows.shape, *self.shape[1:])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self.rows(0, self.shape[0])
+        return out if dtype is None else out.astype(dtype)

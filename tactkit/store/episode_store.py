@@ -225,6 +225,23 @@ class LoadedStream:
         parts = [self._decode(which, i) for i in range(lay.n_chunks(self.n))]
         return (parts[0] if len(parts) == 1 else np.concatenate(parts))[:self.n]
 
+    @property
+    def jpeg_copyable(self) -> bool:
+        """Whether :meth:`jpeg_frames` can hand out the stored frames without decoding."""
+        return self.checked and chunks.is_jpeg_per_frame(self._layouts.get("values"))
+
+    def jpeg_frames(self, rows: np.ndarray) -> chunks.JpegFrames:
+        """Frames ``rows`` as their stored JPEG payloads (CRC-checked, not decoded)."""
+        lay = self._layouts["values"]
+        payloads = {}
+        for c in np.unique(rows).tolist():
+            try:
+                payloads[c] = chunks.jpeg_payload(lay, self._blobs["values"][c])
+            except ValueError as exc:
+                raise chunks.ChunkError(f"{self.where}: chunk {lay.chunk_key(c)} is damaged: {exc}",
+                                        lay.chunk_key(c)) from None
+        return chunks.JpegFrames([payloads[int(r)] for r in rows], lay.row_shape)
+
     def values(self, rows: np.ndarray | None = None) -> np.ndarray:
         """All samples, or ``values[rows]`` decoding only the chunks that hold them."""
         if not self.checked:

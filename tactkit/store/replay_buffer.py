@@ -27,8 +27,9 @@ from typing import Any
 import numcodecs
 import numpy as np
 import zarr
+from zarr.codecs import Crc32cCodec
 
-from tactkit.store import _paths
+from tactkit.store import _paths, chunks
 from tactkit.store.codecs import JpegCodec, lossless_compressor
 from tactkit.store.errors import NotAStoreError, StoreError
 
@@ -280,6 +281,20 @@ class ReplayBuffer:
         return ReplayBuffer(apply_key_map(self.data, key_map, self.where), self.episode_ends,
                             attrs=self.attrs, root=self.root, where=self.where)
 
+    def on_disk(self, cache_bytes: int = 256 << 20) -> ReplayBuffer:
+        """This (opened) buffer with every array read by rows through one bounded cache of
+        decoded chunks (:class:`~tactkit.store.chunks.CachedArray`), so that sampling windows
+        keeps memory at ``cache_bytes`` whatever the buffer's size. Local paths or URLs."""
+        if self.root is None:
+            raise ValueError("on_disk() needs a buffer opened from a path (ReplayBuffer.open)")
+        io = _paths.KeyIO(self.where)
+        cache = chunks.ChunkCache(cache_bytes)
+        data: dict[str, Any] = {}
+        for key, arr in self.data.items():
+            _, lay = chunks.read_layout(io, f"data/{key}")
+            data[key] = arr if lay is None else chunks.CachedArray(io, lay, cache, f"{self.where} data/{key}")
+        return ReplayBuffer(data, self.episode_ends, attrs=self.attrs, root=self.root, where=self.where)
+
     def load(self, keys: list[str] | None = None) -> ReplayBuffer:
         """A copy with ``keys`` (default all) decoded into numpy arrays in memory."""
         keys = keys or self.keys()
@@ -291,8 +306,20 @@ class ReplayBuffer:
         return f"ReplayBuffer({self.where}, episodes={self.n_episodes}, steps={self.n_steps}, {shapes})"
 
 
+#: Rows per chunk of lossless image arrays in a view: about this many bytes per chunk.
+IMAGE_CHUNK_BYTES = 256 * 1024
+#: Rows per chunk of other arrays: about this many bytes per chunk (at most 65536 rows).
+LOWDIM_CHUNK_BYTES = 1 << 20
+
+
 class ReplayBufferWriter:
-    """Writes a replay buffer episode by episode (memory stays one episode)."""
+    """Writes a replay buffer episode by episode; memory stays about one chunk per key.
+
+    Chunks are written whole, straight to the store (:mod:`tactkit.store.chunks`), once they
+    fill; the arrays' shapes are set at :meth:`close`. Format 3 arrays carry a CRC-32C per
+    chunk; JPEG images keep one frame per chunk, and frames handed over as
+    :class:`~tactkit.store.chunks.JpegFrames` are copied without re-encoding.
+    """
 
     def __init__(self, path: str | os.PathLike, zarr_format: int = 3, image_quality: int | None = 90,
                  overwrite: bool = False, attrs: dict[str, Any] | None = None) -> None:
@@ -309,28 +336,47 @@ class ReplayBufferWriter:
             self.root.attrs["tactkit"] = attrs
         self.data = self.root.create_group("data")
         self.meta = self.root.create_group("meta")
+        self.io = _paths.KeyIO(path, read_only=False)
         self.ends: list[int] = []
         self.arrays: dict[str, Any] = {}
+        self.layouts: dict[str, chunks.ArrayLayout | None] = {}
+        self.pending: dict[str, list[np.ndarray]] = {}
+        self.written: dict[str, int] = {}  # rows written so far (a chunk boundary)
 
-    def _create(self, key: str, first: np.ndarray) -> Any:
-        shape = (0, *first.shape[1:])
-        row = max(1, int(np.prod(first.shape[1:], dtype=np.int64)) * first.dtype.itemsize)
-        image = is_image_array(first)
-        chunks = (1, *first.shape[1:]) if image else (max(1, min(65536, (1 << 20) // row)), *first.shape[1:])
+    def _create(self, key: str, row_shape: tuple[int, ...], dtype: np.dtype) -> None:
+        shape = (0, *row_shape)
+        row = max(1, int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize)
+        image = dtype == np.uint8 and len(row_shape) == 3 and row_shape[-1] in (1, 3)
+        jpeg = image and self.zarr_format == 3 and self.image_quality is not None
+        if jpeg:
+            rows = 1
+        elif image:
+            rows = max(1, IMAGE_CHUNK_BYTES // row)
+        else:
+            rows = max(1, min(65536, LOWDIM_CHUNK_BYTES // row))
+        chunk_shape = (rows, *row_shape)
         if self.zarr_format == 2:
             comp = numcodecs.Blosc(cname="zstd", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
-            return self.data.create_array(key, shape=shape, chunks=chunks, dtype=first.dtype,
-                                          compressors=comp, fill_value=0)
-        if image and self.image_quality is not None:
-            return self.data.create_array(key, shape=shape, chunks=chunks, dtype="uint8",
-                                          serializer=JpegCodec(quality=self.image_quality),
-                                          compressors=None, fill_value=0)
-        return self.data.create_array(key, shape=shape, chunks=chunks, dtype=first.dtype,
-                                      compressors=lossless_compressor(first.dtype.itemsize),
-                                      fill_value=0)
+            arr = self.data.create_array(key, shape=shape, chunks=chunk_shape, dtype=dtype,
+                                         compressors=comp, fill_value=0)
+        elif jpeg:
+            arr = self.data.create_array(key, shape=shape, chunks=chunk_shape, dtype="uint8",
+                                         serializer=JpegCodec(quality=self.image_quality),
+                                         compressors=[Crc32cCodec()], fill_value=0,
+                                         chunk_key_encoding={"name": "default", "separator": "."})
+        else:
+            arr = self.data.create_array(key, shape=shape, chunks=chunk_shape, dtype=dtype,
+                                         compressors=[lossless_compressor(dtype.itemsize), Crc32cCodec()],
+                                         fill_value=0,
+                                         chunk_key_encoding={"name": "default", "separator": "."})
+        self.arrays[key] = arr
+        _, self.layouts[key] = chunks.read_layout(self.io, f"data/{key}")
+        self.pending[key] = []
+        self.written[key] = 0
 
-    def add_episode(self, episode: Mapping[str, np.ndarray]) -> None:
-        """Append one episode ``{key: array[T, ...]}`` (same keys and T for every call)."""
+    def add_episode(self, episode: Mapping[str, Any]) -> None:
+        """Append one episode ``{key: array[T, ...]}`` (same keys and T for every call); image
+        keys may be :class:`~tactkit.store.chunks.JpegFrames`."""
         lengths = {k: len(v) for k, v in episode.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"episode keys have inconsistent length: {lengths}")
@@ -339,19 +385,57 @@ class ReplayBufferWriter:
         n = next(iter(lengths.values()), 0)
         start = self.ends[-1] if self.ends else 0
         for key, vals in episode.items():
-            vals = np.asarray(vals)
+            jpeg_frames = isinstance(vals, chunks.JpegFrames)
+            row_shape = tuple(vals.frame_shape) if jpeg_frames else np.asarray(vals).shape[1:]
+            dtype = np.dtype(np.uint8) if jpeg_frames else np.asarray(vals).dtype
             if key not in self.arrays:
-                self.arrays[key] = self._create(key, vals)
-            arr = self.arrays[key]
-            if vals.shape[1:] != arr.shape[1:] or vals.dtype != arr.dtype:
-                raise ValueError(f"data/{key}: episode gives {vals.dtype}{vals.shape[1:]}, "
+                self._create(key, row_shape, dtype)
+            arr, lay = self.arrays[key], self.layouts[key]
+            if row_shape != arr.shape[1:] or dtype != arr.dtype:
+                raise ValueError(f"data/{key}: episode gives {dtype}{row_shape}, "
                                  f"buffer holds {arr.dtype}{arr.shape[1:]}")
-            arr.resize((start + n, *arr.shape[1:]))
-            if n:
+            if not n:
+                continue
+            if jpeg_frames and chunks.is_jpeg_per_frame(lay):
+                for i, payload in enumerate(vals.payloads):  # copied, never re-encoded
+                    self.io.set(lay.chunk_key(start + i), chunks.store_payload(lay, payload))
+                self.written[key] = start + n
+                continue
+            vals = vals.decode() if jpeg_frames else np.asarray(vals)
+            if lay is None:  # a layout this module cannot write directly: through zarr
+                arr.resize((start + n, *arr.shape[1:]))
                 arr[start:start + n] = vals
+                continue
+            self.pending[key].append(vals)
+            self._write_full_chunks(key)
         self.ends.append(start + n)
 
+    def _write_full_chunks(self, key: str, final: bool = False) -> None:
+        lay = self.layouts[key]
+        parts = self.pending[key]
+        total = sum(len(p) for p in parts)
+        full = total if final else total - total % lay.chunk_rows
+        if not full:
+            return
+        block = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        start = self.written[key]
+        for off in range(0, full, lay.chunk_rows):
+            part = block[off:off + lay.chunk_rows]
+            if len(part) < lay.chunk_rows:  # the array's last chunk
+                padded = lay.fill_chunk()
+                padded[:len(part)] = part
+                part = padded
+            self.io.set(lay.chunk_key((start + off) // lay.chunk_rows), lay.encode(part))
+        self.written[key] = start + full
+        self.pending[key] = [block[full:]] if full < total else []
+
     def close(self) -> ReplayBuffer:
+        n = self.ends[-1] if self.ends else 0
+        for key, arr in self.arrays.items():
+            if self.layouts[key] is not None:
+                self._write_full_chunks(key, final=True)
+            if arr.shape[0] != n:
+                arr.resize((n, *arr.shape[1:]))
         ends = np.asarray(self.ends, dtype=np.int64)
         self.meta.create_array("episode_ends", data=ends, chunks=(max(1, len(ends)),), compressors=None)
         return ReplayBuffer.open(self.path)

@@ -94,12 +94,21 @@ class _LazyRows:
         return out
 
 
+def _array(arr: Any, lazy: bool) -> Any:
+    """A key's array as the sampler holds it: decoded in memory, or read per window."""
+    if not lazy:
+        return arr if isinstance(arr, np.ndarray) else np.asarray(arr[:])
+    return arr if getattr(arr, "fancy_rows", False) or isinstance(arr, np.ndarray) else _LazyRows(arr)
+
+
 class SequenceSampler:
     """Windows of ``sequence_length`` steps over ``replay_buffer`` (semantics in the module doc).
 
     ``keys`` default to every key of the buffer; they are decoded into memory at construction,
-    except ``lazy_keys``, which are read from the buffer per window (decoding only the frames the
-    window uses: for image keys too large to hold decoded, e.g. full-resolution cameras).
+    except ``lazy_keys``, which are read from the buffer per window (decoding only the chunks the
+    window uses: for image keys too large to hold decoded, e.g. full-resolution cameras). With
+    every key lazy over :meth:`ReplayBuffer.on_disk` arrays, memory stays the chunk cache's
+    bound whatever the view's size (larger-than-memory training).
     """
 
     def __init__(
@@ -143,10 +152,7 @@ class SequenceSampler:
             ends, self.sequence_length, self.episode_mask, self.pad_before, self.pad_after)
         self.indices = create_indices(ends, self.sequence_length, self.episode_mask,
                                       self.pad_before, self.pad_after)
-        self.arrays: dict[str, Any] = {
-            k: _LazyRows(replay_buffer[k]) if k in lazy_keys else np.asarray(replay_buffer[k][:])
-            for k in keys
-        }
+        self.arrays: dict[str, Any] = {k: _array(replay_buffer[k], k in lazy_keys) for k in keys}
         self._steps = np.arange(self.sequence_length)
 
     def __len__(self) -> int:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tactkit.cli.main import main
-from tactkit.store import EpisodeStore, ReplayBuffer
+from tactkit.store import EpisodeStore, ReplayBuffer, align, cached_view
 from tactkit.store.synthetic import rig_streams
 
 
@@ -79,3 +79,25 @@ def test_bad_paths_give_clean_errors(tmp_path, capsys):
     (tmp_path / "junk").mkdir()
     assert main(["dataset", "verify", str(tmp_path / "junk")]) == 1
     assert "not a tactkit episode store" in capsys.readouterr().err
+
+
+def test_align_with_workers_and_the_view_cache_commands(demo_store, tmp_path, capsys, monkeypatch):
+    dst = tmp_path / "view.zarr"
+    keys = ["observation.wrench", "observation.images.wrist"]
+    assert main(["dataset", "align", str(demo_store), str(dst), "--fps", "10", "--workers", "2",
+                 "--keys", *keys]) == 0
+    np.testing.assert_array_equal(ReplayBuffer.open(dst)["observation.images.wrist"][:],
+                                  align(EpisodeStore.open(demo_store), 10.0, keys=keys)["observation.images.wrist"])
+    assert main(["dataset", "align", str(demo_store), str(tmp_path / "x"), "--fps", "10", "--workers", "0"]) == 1
+    assert "--workers must be >= 1" in capsys.readouterr().err
+    monkeypatch.setenv("TACTKIT_CACHE_DIR", str(tmp_path / "cache"))
+    cached_view(EpisodeStore.open(demo_store), 10.0, keys)
+    capsys.readouterr()
+    assert main(["dataset", "cache"]) == 0
+    out = capsys.readouterr().out
+    assert f"cached training views in {tmp_path / 'cache' / 'views'}: 1" in out
+    assert "1 episodes, 10 steps at 10 Hz" in out and str(demo_store) in out
+    assert main(["dataset", "cache", "--clear"]) == 0
+    assert "freed" in capsys.readouterr().out
+    assert main(["dataset", "cache", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["views"] == []

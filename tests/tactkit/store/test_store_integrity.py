@@ -149,7 +149,9 @@ def test_quick_verify_finds_what_needs_no_chunk_reads(damaged, request, capsys):
 
 
 @pytest.mark.parametrize("damaged", CASES, indirect=True)
-def test_opening_for_training_stops_on_each_corruption(damaged):
+def test_opening_for_training_stops_on_each_corruption(damaged, tmp_path, monkeypatch):
+    """Training builds its view from the store (no cached view yet for this content)."""
+    monkeypatch.setenv("TACTKIT_CACHE_DIR", str(tmp_path / "cache"))
     path, needle, stream = damaged
     with pytest.raises(StoreError) as err:
         open_view(path, _cfg(), [POSE, IMG, WRENCH])
@@ -159,7 +161,8 @@ def test_opening_for_training_stops_on_each_corruption(damaged):
         assert f"'{stream}'" in msg, msg
 
 
-def test_decode_error_while_training_names_the_chunk(pristine, tmp_path):
+def test_decode_error_while_training_names_the_chunk(pristine, tmp_path, monkeypatch):
+    monkeypatch.setenv("TACTKIT_CACHE_DIR", str(tmp_path / "cache"))
     path = tmp_path / "s.zarr"
     shutil.copytree(pristine, path)
     corrupt(path, "flipped bytes in a blosc chunk")

@@ -1,0 +1,136 @@
+"""Cached training views: a store aligned once per (content, fps, keys), then reused.
+
+Training needs the store on a fixed control grid (:func:`tactkit.store.align`). Aligning a
+large store on every run costs minutes, so :func:`cached_view` writes the aligned view once,
+under a key that hashes the store's committed episodes and their content digests, the fps,
+the keys and the interpolation, and reuses it while all of those stay the same: a new,
+recovered or changed episode gives a new key and a new view.
+
+Where: ``$TACTKIT_CACHE_DIR/views/`` if set, else ``$XDG_CACHE_HOME/tactkit/views/``, else
+``~/.cache/tactkit/views/`` (on the machine that trains, also when the store is an fsspec
+URL). Each view is a Zarr 3 replay buffer ``<key>.zarr`` (camera frames copied from the store
+as recorded, everything else lossless, a CRC-32C per chunk). ``tactkit dataset cache`` lists
+them; ``tactkit dataset cache --clear`` (or deleting the directory) clears them. A view is
+built under a temporary name and renamed into place, and concurrent builders (processes of
+one ``accelerate launch``) wait on a lock file, so a view on disk is always complete.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tactkit.store import _paths
+from tactkit.store.align import DEFAULT_INTERPOLATE, align
+from tactkit.store.episode_store import EpisodeStore
+from tactkit.store.errors import StoreError
+from tactkit.store.replay_buffer import ReplayBuffer
+
+log = logging.getLogger(__name__)
+
+#: Bump when the view's content for the same inputs changes (alignment semantics, layout).
+VIEW_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """The cache directory (see the module doc)."""
+    if os.environ.get("TACTKIT_CACHE_DIR"):
+        return Path(os.environ["TACTKIT_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "tactkit"
+
+
+def view_key(store: EpisodeStore, fps: float, keys: Sequence[str],
+             interpolate: Sequence[str] = DEFAULT_INTERPOLATE) -> str:
+    """The hash a cached view is filed under (store content, fps, keys, interpolation)."""
+    doc = {
+        "view_version": VIEW_VERSION,
+        "episodes": store.content_key(),
+        "streams": {k: store.streams[k].to_json() for k in keys},
+        "fps": float(fps),
+        "keys": list(keys),
+        "interpolate": list(interpolate),
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def cached_view(store: EpisodeStore, fps: float, keys: Sequence[str],
+                interpolate: Sequence[str] = DEFAULT_INTERPOLATE, workers: int = 1,
+                directory: Path | None = None, progress: bool = False) -> ReplayBuffer:
+    """The aligned view of ``store`` (opened from the cache, built there first if needed).
+
+    Building runs the store's quick integrity checks first, then aligns with every stream
+    read against its content digest, so a view never holds data that differs from what was
+    committed."""
+    keys = list(keys)
+    key = view_key(store, fps, keys, interpolate)
+    views = (directory or cache_dir()) / "views"
+    views.mkdir(parents=True, exist_ok=True)
+    target = views / f"{key}.zarr"
+    with open(views / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait and then reuse
+        if target.exists():
+            try:
+                rb = ReplayBuffer.open(target)
+                if rb.attrs.get("cache_key") == key:
+                    log.info("training view of %s: cached %s", store.path, target)
+                    return rb
+            except (StoreError, OSError, KeyError, ValueError) as exc:
+                log.warning("cached view %s unreadable (%s); rebuilding it", target, exc)
+            shutil.rmtree(target, ignore_errors=True)
+        check_for_training(store)
+        tmp = views / f"{key}.zarr.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        t0 = time.perf_counter()
+        try:
+            align(store, fps=fps, keys=keys, interpolate=interpolate, out=str(tmp), workers=workers,
+                  progress=progress, attrs={"cache_key": key, "created_wall_time": time.time()})
+            os.rename(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        log.info("training view of %s: built %s in %.1f s", store.path, target, time.perf_counter() - t0)
+        return ReplayBuffer.open(target)
+
+
+def check_for_training(store: EpisodeStore) -> None:
+    """The store's quick integrity checks (every chunk present, counts as committed, commit
+    records intact); any problem is a :class:`StoreError` naming it."""
+    report = store.check(quick=True, include_uncommitted=False)
+    if report.problems:
+        shown = "\n  ".join(report.problems[:10])
+        more = f"\n  ... and {len(report.problems) - 10} more" if len(report.problems) > 10 else ""
+        raise StoreError(f"store {store.path} fails its integrity check ({len(report.problems)} "
+                         f"problems; `tactkit dataset verify {store.path}` lists them all):\n  {shown}{more}")
+
+
+def list_views(directory: Path | None = None) -> list[dict[str, Any]]:
+    """Cached views: path, source store, fps, keys, episodes, steps, bytes, created."""
+    views = (directory or cache_dir()) / "views"
+    out = []
+    for p in sorted(views.glob("*.zarr")) if views.is_dir() else []:
+        entry: dict[str, Any] = {"path": str(p), "bytes": _paths.size_on_disk(p)}
+        try:
+            rb = ReplayBuffer.open(p)
+            entry.update(source=rb.attrs.get("source"), fps=rb.attrs.get("fps"), keys=rb.attrs.get("keys"),
+                         episodes=rb.n_episodes, steps=rb.n_steps,
+                         created_wall_time=rb.attrs.get("created_wall_time"))
+        except (StoreError, OSError, KeyError, ValueError) as exc:
+            entry["error"] = str(exc)
+        out.append(entry)
+    return out
+
+
+def clear_views(directory: Path | None = None) -> int:
+    """Delete every cached view (and leftovers of interrupted builds); returns bytes freed."""
+    views = (directory or cache_dir()) / "views"
+    freed = _paths.size_on_disk(views) or 0
+    shutil.rmtree(views, ignore_errors=True)
+    return freed
