@@ -62,13 +62,16 @@ class KeyIO:
 
     Local stores use the filesystem directly and write each object to a temporary file that is
     renamed into place (as zarr's LocalStore does), so a kill leaves an object old or new, never
-    torn; other URLs go through the zarr store's async API.
+    torn; other URLs go through the zarr store's async API. ``atomic=False`` writes in place
+    (for outputs built under a temporary name, where the rename costs time for nothing).
     """
 
-    def __init__(self, path: str | os.PathLike, read_only: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike, read_only: bool = True, atomic: bool = True) -> None:
         self.path = str(path)
         self.read_only = read_only
+        self.atomic = atomic
         self.local = local_path(path)
+        self._root = None if self.local is None else str(self.local)
         self._zstore: Any = None if self.local is not None else make_store(path, read_only=read_only)
 
     def _sync(self, coro: Any) -> Any:
@@ -76,18 +79,21 @@ class KeyIO:
 
         return sync(coro)
 
+    def _file(self, key: str) -> str:
+        return f"{self._root}/{key}"
+
     def get(self, key: str) -> bytes | None:
         """The bytes of object ``key``, ``None`` when it does not exist."""
-        if self.local is not None:
+        if self._root is not None:
             try:
-                with open(self.local / key, "rb") as f:
+                with open(f"{self._root}/{key}", "rb") as f:
                     return f.read()
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 return None
         return self.get_many([key])[0]
 
     def get_many(self, keys: list[str]) -> list[bytes | None]:
-        if self.local is not None:
+        if self._root is not None:
             return [self.get(k) for k in keys]
         import asyncio
 
@@ -103,13 +109,18 @@ class KeyIO:
     def set(self, key: str, data: bytes) -> None:
         if self.read_only:
             raise PermissionError(f"{self.path} is opened read-only; cannot write {key}")
-        if self.local is not None:
-            target = self.local / key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.partial")
-            with open(tmp, "wb") as f:
+        if self._root is not None:
+            target = f"{self._root}/{key}"
+            tmp = f"{target}.{uuid.uuid4().hex}.partial" if self.atomic else target
+            try:
+                f = open(tmp, "wb")
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                f = open(tmp, "wb")
+            with f:
                 f.write(data)
-            os.replace(tmp, target)
+            if self.atomic:
+                os.replace(tmp, target)
             return
         from zarr.core.buffer import default_buffer_prototype
 
@@ -117,14 +128,14 @@ class KeyIO:
 
     def exists(self, key: str) -> bool:
         """Whether object ``key`` exists (local: also a directory of that name)."""
-        if self.local is not None:
-            return (self.local / key).exists()
+        if self._root is not None:
+            return os.path.exists(f"{self._root}/{key}")
         return bool(self._sync(self._zstore.exists(key)))
 
     def delete(self, key: str) -> None:
-        if self.local is not None:
+        if self._root is not None:
             try:
-                (self.local / key).unlink()
+                os.unlink(f"{self._root}/{key}")
             except FileNotFoundError:
                 pass
             return
@@ -132,18 +143,18 @@ class KeyIO:
 
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object under ``prefix/`` (a local directory: the whole tree)."""
-        if self.local is not None:
+        if self._root is not None:
             import shutil
 
-            shutil.rmtree(self.local / prefix, ignore_errors=True)
+            shutil.rmtree(f"{self._root}/{prefix}", ignore_errors=True)
             return
         self._sync(self._zstore.delete_dir(prefix))
 
     def list_dir(self, prefix: str) -> list[str]:
         """Names directly under ``prefix`` (objects and sub-prefixes), without temp files."""
-        if self.local is not None:
+        if self._root is not None:
             try:
-                names = os.listdir(self.local / prefix)
+                names = os.listdir(f"{self._root}/{prefix}")
             except (FileNotFoundError, NotADirectoryError):
                 return []
             return [n for n in names if not n.endswith(".partial")]
@@ -155,8 +166,8 @@ class KeyIO:
 
     def list_prefix(self, prefix: str) -> list[str]:
         """Keys of every object under ``prefix/``, relative to it."""
-        if self.local is not None:
-            base = self.local / prefix
+        if self._root is not None:
+            base = f"{self._root}/{prefix}"
             out = []
             for dirpath, _, files in os.walk(base):
                 rel = os.path.relpath(dirpath, base)

@@ -336,7 +336,9 @@ class ReplayBufferWriter:
             self.root.attrs["tactkit"] = attrs
         self.data = self.root.create_group("data")
         self.meta = self.root.create_group("meta")
-        self.io = _paths.KeyIO(path, read_only=False)
+        # chunks are written in place: a view is complete once close() returns (the training
+        # cache builds under a temporary name and renames it)
+        self.io = _paths.KeyIO(path, read_only=False, atomic=False)
         self.ends: list[int] = []
         self.arrays: dict[str, Any] = {}
         self.layouts: dict[str, chunks.ArrayLayout | None] = {}
