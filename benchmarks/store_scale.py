@@ -227,7 +227,7 @@ def scale_section(args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
             row["verify"] = timed(lambda p=path: cli(["dataset", "verify", str(p)])) if n <= args.verify_max else None
             store = EpisodeStore.open(path)
             frames = None
-            for w in sorted({1, args.workers}):
+            for w in sorted({1, args.workers}) if n <= args.align_max else ():
                 out = root / f"view{n}_{w}.zarr"
                 row[f"align_w{w}"] = timed(lambda p=path, out=out, w=w: cli([
                     "dataset", "align", str(p), str(out), "--fps", "10", "--workers", str(w), "--overwrite"]))
@@ -241,7 +241,7 @@ def scale_section(args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
                 row["align_baseline"] = (time.perf_counter() - w0, time.process_time() - c0)
                 shutil.rmtree(out, ignore_errors=True)
                 assert base_frames == frames, (base_frames, frames)
-            if "first_batch" in args.sections:
+            if "first_batch" in args.sections and n <= args.align_max:
                 cache = root / f"cache{n}"
                 row["first_batch_cold"] = first_batch(path, cache)
                 row["first_batch_warm"] = first_batch(path, cache)
@@ -266,6 +266,8 @@ def wc(t: tuple[float, float] | None) -> str:
 
 def fps(row: dict[str, Any], key: str, i: int) -> str:
     t = row.get(key)
+    if not row.get("frames"):
+        return "-"
     return "-" if t is None else f"{row['frames'] / t[i]:,.0f}"
 
 
@@ -401,6 +403,7 @@ def main() -> None:
     ap.add_argument("--direct-max", type=int, default=100, help="largest store written fully through the API")
     ap.add_argument("--baseline-max", type=int, default=1000, help="largest store today's align runs on")
     ap.add_argument("--verify-max", type=int, default=10000, help="largest store fully verified")
+    ap.add_argument("--align-max", type=int, default=10000, help="largest store aligned / trained from")
     ap.add_argument("--rss-cap-mb", type=int, default=1200)
     ap.add_argument("--rss-factor", type=int, default=4)
     ap.add_argument("--rss-steps", type=int, default=30)

@@ -182,7 +182,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"problem: {p}")
     kind = "quick check" if args.quick else "full check"
     print(f"{args.path}: {store.num_episodes} committed episodes, {kind}: "
-          f"{'OK' if report.ok else f'{len(report.problems)} problems'}")
+          f"{'OK' if report.ok else f'{len(report.problems)} problem' + 's' * (len(report.problems) != 1)}")
     return 0 if report.ok else 1
 
 

@@ -168,7 +168,7 @@ def disk_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuf
 def open_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuffer:
     """Aligned training view of ``path`` (an episode store, aligned at ``cfg.fps``, or an
     existing replay buffer) holding ``keys``, loaded into memory."""
-    rb = disk_view(path, cfg, keys)
+    rb = disk_view(path, cfg, keys).on_disk(cache_bytes=0)  # chunk reads, nothing cached
     data = {k: np.asarray(rb.data[k][:]) for k in keys}
     return ReplayBuffer(data, np.asarray(rb.episode_ends[:]), where=str(path))
 
@@ -311,7 +311,8 @@ def load_training_data(
             log.info("training data %s: %.1f GB decoded exceeds the memory budget; reading "
                      "windows from the on-disk view", path, need / 1e9)
     if in_memory:
-        raw = ReplayBuffer({k: np.asarray(view.data[k][:]) for k in keys},
+        whole = view.on_disk(cache_bytes=0)  # chunk reads, nothing cached
+        raw = ReplayBuffer({k: np.asarray(whole.data[k][:]) for k in keys},
                            np.asarray(view.episode_ends[:]), where=str(path))
     else:
         raw = view.on_disk(chunk_cache_bytes())

@@ -115,9 +115,9 @@ def align_episode(ep: Episode, fps: float, keys: Sequence[str], interp_keys: set
 
 # ---------------------------------------------------------------------- parallel alignment
 _WORKER: dict[str, Any] = {}
-#: Fewer episodes than this per worker are aligned in this process: starting workers costs
-#: about a second, an episode a few milliseconds.
-PARALLEL_MIN_EPISODES_PER_WORKER = 32
+#: Fewer episodes than this per worker are aligned in this process: starting the workers costs
+#: a second or more, a tiny episode a few milliseconds.
+PARALLEL_MIN_EPISODES_PER_WORKER = 256
 
 
 def _init_worker(path: str) -> None:
@@ -159,28 +159,35 @@ def _aligned_episodes(store: EpisodeStore, indices: list[int], fps: float, keys:
 
         bar = tqdm(total=len(indices), desc="align", unit="episode")
     shared = store.path.startswith("memory://")  # in-process only: other processes can't see it
-    if workers <= 1 or shared or len(indices) < PARALLEL_MIN_EPISODES_PER_WORKER * workers:
-        for i in indices:
-            ep = store.episode(i)
-            yield ep.name, align_episode(ep, fps, keys, interp_keys, copy_jpeg)
-            if bar is not None:
-                bar.update(1)
-    else:
+    done = 0
+    if workers > 1 and not shared and len(indices) >= PARALLEL_MIN_EPISODES_PER_WORKER * workers:
+        from concurrent.futures.process import BrokenProcessPool
+
         size = max(1, min(64, len(indices) // (8 * workers)))
         batches = [indices[a:a + size] for a in range(0, len(indices), size)]
-        with _pool(workers, store.path) as pool:
-            window: collections.deque = collections.deque()
-            todo = iter(batches)
-            for batch in itertools.islice(todo, 3 * workers):  # bounded: memory stays flat
-                window.append(pool.submit(_align_batch, batch, fps, keys, interp_keys, copy_jpeg))
-            while window:
-                results = window.popleft().result()
-                nxt = next(todo, None)
-                if nxt is not None:
-                    window.append(pool.submit(_align_batch, nxt, fps, keys, interp_keys, copy_jpeg))
-                yield from results
-                if bar is not None:
-                    bar.update(len(results))
+        try:
+            with _pool(workers, store.path) as pool:
+                window: collections.deque = collections.deque()
+                todo = iter(batches)
+                for batch in itertools.islice(todo, 3 * workers):  # bounded: memory stays flat
+                    window.append(pool.submit(_align_batch, batch, fps, keys, interp_keys, copy_jpeg))
+                while window:
+                    results = window.popleft().result()
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        window.append(pool.submit(_align_batch, nxt, fps, keys, interp_keys, copy_jpeg))
+                    yield from results
+                    done += len(results)
+                    if bar is not None:
+                        bar.update(len(results))
+        except BrokenProcessPool as exc:  # e.g. a __main__ that worker processes cannot import
+            log.warning("alignment workers failed (%s); aligning the remaining %d episodes in this "
+                        "process", exc, len(indices) - done)
+    for i in indices[done:]:
+        ep = store.episode(i)
+        yield ep.name, align_episode(ep, fps, keys, interp_keys, copy_jpeg)
+        if bar is not None:
+            bar.update(1)
     if bar is not None:
         bar.close()
 

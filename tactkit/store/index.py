@@ -254,6 +254,14 @@ class EpisodeIndex:
     def position(self, name: str) -> int | None:
         """Index of the committed episode ``name`` (binary search over segments)."""
         with self.lock:
+            try:
+                return self._position(name)
+            except IndexDamaged as exc:
+                self.rebuild(f"index damaged: {exc}")
+                return self._position(name)
+
+    def _position(self, name: str) -> int | None:
+        with self.lock:
             lo, hi = 0, len(self.head["segments"])
             while lo < hi:  # first segment whose last name >= name
                 mid = (lo + hi) // 2

@@ -287,14 +287,13 @@ def finish_discards(io: KeyIO) -> list[str]:
 
 def remove_temp_files(io: KeyIO, names: list[str]) -> None:
     """Delete temp files that a killed atomic write left behind (local stores) in the given
-    episodes and the store's own directories (elsewhere nothing is written after commit)."""
+    episodes and the store's own directories (nothing else is written after a commit)."""
     if io.local is None:
         return
-    dirs = [io.local / episode_key(n) for n in names]
-    dirs += [io.local / "index", io.local / "discards", io.local / "episodes"]
-    for d in dirs:
+    for d in [io.local / episode_key(n) for n in names] + [io.local / "index", io.local / "discards"]:
         if d.is_dir():
             for p in d.rglob("*.partial"):
                 p.unlink(missing_ok=True)
-    for p in io.local.glob("*.partial"):
-        p.unlink(missing_ok=True)
+    for d in (io.local, io.local / "episodes"):
+        for p in d.glob("*.partial"):
+            p.unlink(missing_ok=True)
