@@ -19,6 +19,8 @@ action at 100 Hz, 2 s each, written through ``EpisodeStore.begin_episode`` / ``a
 * **first batch**: from ``load_training_data`` to the first DataLoader batch (64 windows),
   with an empty view cache (cold: the view is built) and a warm one.
 
+``write`` section: write/ep in the smallest and the largest store, alternated round by round.
+
 ``rss`` section: peak RSS of a training run (``train_stage("dp")``, real pipeline, a few
 steps) on a view ``--rss-factor`` times larger (decoded) than the memory cap of its cgroup,
 against the in-memory path (the whole view decoded into memory, as training did before this
@@ -249,6 +251,7 @@ def scale_section(args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
         row["load_avg"] = os.getloadavg()[0]
         print(json.dumps(row), flush=True)
         rows.append(row)
+        print_scale(rows, args.workers)
         if not args.keep:
             shutil.rmtree(path, ignore_errors=True)
     return rows
@@ -291,6 +294,30 @@ def print_scale(rows: list[dict[str, Any]], workers: int) -> None:
             best_wall = min(r["align_w1"][0], r.get(f"align_w{workers}", (np.inf,))[0])
             print(f"align at {r['episodes']:,} episodes: {b[1] / r['align_w1'][1]:.1f}x today's frames per CPU second "
                   f"(one process), {b[0] / best_wall:.1f}x today's frames per wall second (target >= 10x)")
+
+
+def write_section(args: argparse.Namespace, root: Path) -> None:
+    """Per-episode write cost in the smallest and the largest store, alternated round by round
+    so that both see the same machine load."""
+    small, large = min(args.sizes), max(args.sizes)
+    stores = {}
+    for n in (small, large):
+        path = root / f"w{n}.zarr"
+        build_store(path, n, args.direct_max, [])
+        stores[n] = EpisodeStore.open(path, mode="a")
+    times: dict[int, list[tuple[float, float]]] = {small: [], large: []}
+    for rnd in range(args.write_rounds):
+        for n in (small, large) if rnd % 2 == 0 else (large, small):
+            for e in range(4):
+                times[n].append(write_episode(stores[n], episode_data(n + 100 + 4 * rnd + e)))
+    print(f"\nwrite/ep, {args.write_rounds} alternating rounds of 4 episodes (load {os.getloadavg()[0]:.1f}):")
+    med = {n: np.median(np.array(t), axis=0) for n, t in times.items()}
+    for n in (small, large):
+        print(f"  {n:>6,} episodes in the store: wall {fmt(med[n][0])}, CPU {fmt(med[n][1])} (median of {len(times[n])})")
+    print(f"  ratio {large:,} / {small:,}: wall {med[large][0] / med[small][0]:.2f}x, CPU "
+          f"{med[large][1] / med[small][1]:.2f}x (target <= 1.5x)", flush=True)
+    for n in (small, large):
+        shutil.rmtree(root / f"w{n}.zarr", ignore_errors=True)
 
 
 # ---------------------------------------------------------------------- RSS section
@@ -404,6 +431,7 @@ def main() -> None:
     ap.add_argument("--baseline-max", type=int, default=1000, help="largest store today's align runs on")
     ap.add_argument("--verify-max", type=int, default=10000, help="largest store fully verified")
     ap.add_argument("--align-max", type=int, default=10000, help="largest store aligned / trained from")
+    ap.add_argument("--write-rounds", type=int, default=6)
     ap.add_argument("--rss-cap-mb", type=int, default=1200)
     ap.add_argument("--rss-factor", type=int, default=4)
     ap.add_argument("--rss-steps", type=int, default=30)
@@ -420,6 +448,8 @@ def main() -> None:
         if "scale" in args.sections:
             rows = scale_section(args, root)
             print_scale(rows, args.workers)
+        if "write" in args.sections:
+            write_section(args, root)
         if "rss" in args.sections:
             rss_section(args, root)
     finally:

@@ -81,12 +81,16 @@ def interpolate(ts: np.ndarray, vals: np.ndarray, ticks: np.ndarray, quat_starts
 
 
 def align_episode(ep: Episode, fps: float, keys: Sequence[str], interp_keys: set[str],
-                  copy_jpeg: Collection[str] = ()) -> dict[str, Any] | None:
+                  copy_jpeg: Collection[str] = (), check: bool = False) -> dict[str, Any] | None:
     """One episode on the grid, or ``None`` when a key has no samples / streams don't overlap.
 
     Every stream is read once and checked against its content digest (:meth:`Episode.load`);
     image streams decode only the frames the grid uses, and those in ``copy_jpeg`` are not
-    decoded at all (:class:`~tactkit.store.chunks.JpegFrames`) when the store allows it."""
+    decoded at all (:class:`~tactkit.store.chunks.JpegFrames`) when the store allows it.
+    ``check`` also checks the episode's metadata and commit record
+    (:meth:`Episode.check_committed`)."""
+    if check:
+        ep.check_committed()
     loaded = {k: ep.load(k) for k in keys}
     stamps = {k: s.timestamps for k, s in loaded.items()}
     empty = [k for k, ts in stamps.items() if len(ts) == 0]
@@ -127,12 +131,12 @@ def _init_worker(path: str) -> None:
 
 
 def _align_batch(indices: list[int], fps: float, keys: list[str], interp_keys: set[str],
-                 copy_jpeg: set[str]) -> list[tuple[str, dict[str, Any] | None]]:
+                 copy_jpeg: set[str], check: bool) -> list[tuple[str, dict[str, Any] | None]]:
     store = _WORKER["store"]
     out = []
     for i in indices:
         ep = store.episode(i)
-        out.append((ep.name, align_episode(ep, fps, keys, interp_keys, copy_jpeg)))
+        out.append((ep.name, align_episode(ep, fps, keys, interp_keys, copy_jpeg, check)))
     return out
 
 
@@ -150,8 +154,8 @@ def _pool(workers: int, path: str) -> Any:
 
 
 def _aligned_episodes(store: EpisodeStore, indices: list[int], fps: float, keys: list[str],
-                      interp_keys: set[str], copy_jpeg: set[str], workers: int,
-                      progress: bool) -> Iterator[tuple[str, dict[str, Any] | None]]:
+                      interp_keys: set[str], copy_jpeg: set[str], workers: int, progress: bool,
+                      check: bool) -> Iterator[tuple[str, dict[str, Any] | None]]:
     """``(name, aligned episode or None)`` in episode order, from ``workers`` processes."""
     bar = None
     if progress:
@@ -170,12 +174,12 @@ def _aligned_episodes(store: EpisodeStore, indices: list[int], fps: float, keys:
                 window: collections.deque = collections.deque()
                 todo = iter(batches)
                 for batch in itertools.islice(todo, 3 * workers):  # bounded: memory stays flat
-                    window.append(pool.submit(_align_batch, batch, fps, keys, interp_keys, copy_jpeg))
+                    window.append(pool.submit(_align_batch, batch, fps, keys, interp_keys, copy_jpeg, check))
                 while window:
                     results = window.popleft().result()
                     nxt = next(todo, None)
                     if nxt is not None:
-                        window.append(pool.submit(_align_batch, nxt, fps, keys, interp_keys, copy_jpeg))
+                        window.append(pool.submit(_align_batch, nxt, fps, keys, interp_keys, copy_jpeg, check))
                     yield from results
                     done += len(results)
                     if bar is not None:
@@ -185,7 +189,7 @@ def _aligned_episodes(store: EpisodeStore, indices: list[int], fps: float, keys:
                         "process", exc, len(indices) - done)
     for i in indices[done:]:
         ep = store.episode(i)
-        yield ep.name, align_episode(ep, fps, keys, interp_keys, copy_jpeg)
+        yield ep.name, align_episode(ep, fps, keys, interp_keys, copy_jpeg, check)
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -205,6 +209,7 @@ def align(
     progress: bool = False,
     workers: int = 1,
     attrs: dict[str, Any] | None = None,
+    check: bool = False,
 ) -> ReplayBuffer:
     """Build the training view of ``store`` at ``fps`` (see module doc for the semantics).
 
@@ -214,7 +219,8 @@ def align(
     format-3 output (default: the store's); ``episodes``: committed episode indices (default
     all); ``workers``: processes aligning episodes in parallel (reading, checking digests and
     decoding images), the writing stays in this process; ``attrs``: extra entries for the
-    view's ``tactkit`` attributes. Episodes where a key has no samples
+    view's ``tactkit`` attributes; ``check``: also check each episode's metadata and commit
+    record against the index (training does). Episodes where a key has no samples
     are skipped with a warning and listed in ``attrs["skipped_episodes"]``.
 
     Written views with JPEG images at the store's quality get the recorded frames copied
@@ -252,7 +258,7 @@ def align(
         if zarr_format == 3 and quality == store.image_quality:
             copy_jpeg = {k for k in keys if store.streams[k].is_image}
     for name, result in _aligned_episodes(store, indices, fps, keys, interp_keys, copy_jpeg,
-                                          workers, progress):
+                                          workers, progress, check):
         if result is None:
             attrs["skipped_episodes"].append(name)
             continue

@@ -134,6 +134,22 @@ class Episode:
             return chunks.read_row_set(self.store.io, lay, rows, f"{self._where(key)} values")
         return np.asarray(self.group[f"{key}/values"].get_orthogonal_selection(rows))
 
+    def check_committed(self) -> None:
+        """The episode's group metadata is readable and its commit record equals the copy in
+        the index (:class:`StoreError` naming the file or the fields otherwise): with
+        :meth:`load`'s digest checks, what training checks before using an episode."""
+        self.attrs  # noqa: B018 - raises a StoreError naming the file when missing or garbage
+        record = layout.read_commit_record(self.store.io, self.name)
+        if record is None:
+            raise StoreError(f"{self.store.path}: episode {self.name} is indexed as committed but "
+                             f"its commit record {layout.commit_key(self.name)} is missing")
+        if record != self.record:
+            fields = sorted(k for k in set(record) | set(self.record) if record.get(k) != self.record.get(k))
+            detail = "; ".join(f"{f}: {record.get(f)!r} in the record, {self.record.get(f)!r} in the index"
+                               for f in fields if f in ("lengths", "digests"))
+            raise StoreError(f"{self.store.path}: episode {self.name}: commit record differs from its copy "
+                             f"in the index (fields {', '.join(fields)}): edited or damaged; {detail}")
+
     def load(self, key: str) -> LoadedStream:
         """Stream ``key`` read whole and checked against the commit record's content digest
         (every stored chunk read once and hashed; a mismatch is a :class:`StoreError`);

@@ -68,9 +68,10 @@ def cached_view(store: EpisodeStore, fps: float, keys: Sequence[str],
                 directory: Path | None = None, progress: bool = False) -> ReplayBuffer:
     """The aligned view of ``store`` (opened from the cache, built there first if needed).
 
-    Building runs the store's quick integrity checks first, then aligns with every stream
-    read against its content digest, so a view never holds data that differs from what was
-    committed."""
+    Building checks the store as it reads it, in one pass: every episode's metadata and commit
+    record (equal to the index's copy), every stream's sample count and every chunk (present,
+    CRC-32C, content digest), so a view never holds data that differs from what was committed;
+    a problem is a :class:`StoreError` naming episode, stream and chunk."""
     keys = list(keys)
     key = view_key(store, fps, keys, interpolate)
     views = (directory or cache_dir()) / "views"
@@ -87,28 +88,20 @@ def cached_view(store: EpisodeStore, fps: float, keys: Sequence[str],
             except (StoreError, OSError, KeyError, ValueError) as exc:
                 log.warning("cached view %s unreadable (%s); rebuilding it", target, exc)
             shutil.rmtree(target, ignore_errors=True)
-        check_for_training(store)
+        if store.damaged:
+            raise StoreError(f"store {store.path}: unreadable commit records: "
+                             + "; ".join(store.damaged.values()))
         tmp = views / f"{key}.zarr.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         t0 = time.perf_counter()
         try:
             align(store, fps=fps, keys=keys, interpolate=interpolate, out=str(tmp), workers=workers,
-                  progress=progress, attrs={"cache_key": key, "created_wall_time": time.time()})
+                  progress=progress, attrs={"cache_key": key, "created_wall_time": time.time()},
+                  check=True)
             os.rename(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         log.info("training view of %s: built %s in %.1f s", store.path, target, time.perf_counter() - t0)
         return ReplayBuffer.open(target)
-
-
-def check_for_training(store: EpisodeStore) -> None:
-    """The store's quick integrity checks (every chunk present, counts as committed, commit
-    records intact); any problem is a :class:`StoreError` naming it."""
-    report = store.check(quick=True, include_uncommitted=False)
-    if report.problems:
-        shown = "\n  ".join(report.problems[:10])
-        more = f"\n  ... and {len(report.problems) - 10} more" if len(report.problems) > 10 else ""
-        raise StoreError(f"store {store.path} fails its integrity check ({len(report.problems)} "
-                         f"problems; `tactkit dataset verify {store.path}` lists them all):\n  {shown}{more}")
 
 
 def list_views(directory: Path | None = None) -> list[dict[str, Any]]:
