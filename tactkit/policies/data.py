@@ -231,6 +231,33 @@ def chunk_cache_bytes() -> int:
 PCA_FIT_MAX_ROWS = 200_000
 
 
+def _with_resized_images(view: ReplayBuffer, raw: ReplayBuffer, keys: list[str],
+                         image_shape: tuple[int, int]) -> ReplayBuffer:
+    """``raw`` with its camera keys read from a cached, lossless copy of the view whose frames
+    are already resized to ``image_shape`` (the same :func:`resize_images` the in-memory path
+    applies, so the windows are identical); decoding and resizing a full-size frame per window
+    would otherwise dominate training from disk."""
+    from tactkit.store.view_cache import derived_view
+
+    images = [k for k in keys if view[k].dtype == np.uint8 and view[k].ndim == 4
+              and tuple(view[k].shape[1:3]) != tuple(image_shape)]
+    if not images:
+        return raw
+    small = derived_view(view, f"resize{image_shape[0]}x{image_shape[1]}", images,
+                         lambda ep: {k: resize_images(v, image_shape) for k, v in ep.items()})
+    if small is None:
+        return raw
+    data = dict(raw.data)
+    cache = next((a.cache for a in raw.data.values() if hasattr(a, "cache")), None)
+    resized = small.on_disk(chunk_cache_bytes())
+    for k in images:
+        arr = resized.data[k]
+        if cache is not None and hasattr(arr, "cache"):
+            arr.cache = cache  # one bound for all keys
+        data[k] = arr
+    return ReplayBuffer(data, raw.episode_ends, attrs=raw.attrs, root=raw.root, where=raw.where)
+
+
 class PreparedArray:
     """A stored array of the view, prepared for the policy (:func:`prepare_arrays`) as it is
     read: ``arr[rows]``, ``arr[a:b]`` and ``arr[a:b, cols]`` read the raw rows through the
@@ -317,6 +344,8 @@ def load_training_data(
     else:
         raw = view.on_disk(chunk_cache_bytes())
     raw_shapes = {k: tuple(raw.data[k].shape[1:]) for k in keys}
+    if not in_memory:  # camera frames resized to the policy's input once, not per window
+        raw = _with_resized_images(view, raw, keys, tuple(cfg.image_shape))
     pcas = dict(pcas or {})
     for k in keys:
         if k.startswith("observation.tactile.") and k.endswith("marker_offset") and k not in pcas:

@@ -25,15 +25,17 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from tactkit.store import _paths
 from tactkit.store.align import DEFAULT_INTERPOLATE, align
 from tactkit.store.episode_store import EpisodeStore
 from tactkit.store.errors import StoreError
-from tactkit.store.replay_buffer import ReplayBuffer
+from tactkit.store.replay_buffer import ReplayBuffer, ReplayBufferWriter
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,45 @@ def cached_view(store: EpisodeStore, fps: float, keys: Sequence[str],
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         log.info("training view of %s: built %s in %.1f s", store.path, target, time.perf_counter() - t0)
+        return ReplayBuffer.open(target)
+
+
+def derived_view(view: ReplayBuffer, name: str, keys: Sequence[str],
+                 transform: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+                 directory: Path | None = None) -> ReplayBuffer | None:
+    """A cached view of ``transform`` applied, episode by episode, to ``keys`` of a cached
+    ``view`` (e.g. camera frames resized to a policy's input size, kept lossless), filed under
+    the view's key and ``name``; ``None`` when ``view`` is not a cached view. Memory stays one
+    episode."""
+    base = view.attrs.get("cache_key")
+    if not base:
+        return None
+    views = (directory or cache_dir()) / "views"
+    key = hashlib.sha256(f"{base}/{name}/{','.join(keys)}".encode()).hexdigest()[:32]
+    target = views / f"{key}.zarr"
+    with open(views / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            try:
+                rb = ReplayBuffer.open(target)
+                if rb.attrs.get("cache_key") == key:
+                    return rb
+            except (StoreError, OSError, KeyError, ValueError) as exc:
+                log.warning("cached view %s unreadable (%s); rebuilding it", target, exc)
+            shutil.rmtree(target, ignore_errors=True)
+        tmp = views / f"{key}.zarr.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        src = view.on_disk(cache_bytes=0)
+        try:
+            writer = ReplayBufferWriter(tmp, image_quality=None, attrs={
+                **view.attrs, "cache_key": key, "derived_from": base, "derivation": name,
+                "keys": list(keys), "created_wall_time": time.time()})
+            for i in range(view.n_episodes):
+                sl = view.episode_slice(i)
+                writer.add_episode(transform({k: np.asarray(src[k][sl]) for k in keys}))
+            writer.close()
+            os.rename(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return ReplayBuffer.open(target)
 
 

@@ -238,7 +238,9 @@ def test_training_windows_from_disk_equal_the_in_memory_ones(small_store):
     ])
     mem = load_training_data(small_store, cfg, in_memory=True)
     disk = load_training_data(small_store, cfg, in_memory=False)
-    assert not isinstance(disk.buffer["observation.images.wrist"], np.ndarray)
+    img = disk.buffer["observation.images.wrist"]
+    assert not isinstance(img, np.ndarray)
+    assert img.raw.shape[1:3] == (8, 12)  # read from the cached copy resized to image_shape
     assert mem.normalizer.params.keys() == disk.normalizer.params.keys()
     for k, (scale, offset) in mem.normalizer.params.items():
         torch.testing.assert_close(disk.normalizer.params[k][0], scale, rtol=1e-6, atol=1e-6)
