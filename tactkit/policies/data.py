@@ -130,7 +130,8 @@ def align_workers() -> int:
 
 def disk_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuffer:
     """Aligned training view of ``path`` on disk: for an episode store the cached view at
-    ``cfg.fps`` (built on first use), for a replay buffer the buffer itself; it holds ``keys``."""
+    ``cfg.fps`` (built on first use), for a replay buffer the buffer itself; it holds ``keys``,
+    the data's keys renamed by the config's key map (``cfg.keys``)."""
     from tactkit.store import EpisodeStore, NotAStoreError
     from tactkit.store.replay_buffer import select_key_map
     from tactkit.store.view_cache import cached_view
@@ -152,10 +153,11 @@ def disk_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuf
             )
         if store.num_episodes == 0:
             raise ValueError(f"store {path} has no committed episodes")
-        rb = cached_view(store, cfg.fps, keys, workers=align_workers())
+        rb = cached_view(store, cfg.fps, sources, workers=align_workers())
         if rb.n_episodes == 0:
             raise ValueError(f"store {path}: no episode could be aligned at {cfg.fps} Hz "
                              f"(skipped: {rb.attrs.get('skipped_episodes')})")
+        rb = rb.renamed(key_map)  # the view caches the store's streams; the config's names on top
     else:
         rb = ReplayBuffer.open(path, key_map=key_map)
     available = list(rb.data.keys()) if hasattr(rb.data, "keys") else list(rb.data)

@@ -72,7 +72,8 @@ INFO_CODEC = {"av1": "av1", "h264": "h264", "hevc": "hevc"}
 _IMAGE_STAT_PIXELS = 150  # images are subsampled to about this many pixels a side for stats
 
 
-def _pa() -> Any:
+def pyarrow_module() -> Any:
+    """``pyarrow`` (with ``pyarrow.parquet`` loaded), or an ImportError naming the extra."""
     try:
         import pyarrow as pa
         import pyarrow.parquet  # noqa: F401
@@ -85,7 +86,7 @@ def _pa() -> Any:
 def arrow_type(dtype: str, shape: Sequence[int]) -> Any:
     """The parquet column type of a feature, as ``datasets`` (and so LeRobot) writes it: shape
     ``(1,)`` a scalar, ``(n,)`` a fixed-size list, 2-D and up nested lists (``ArrayND``)."""
-    pa = _pa()
+    pa = pyarrow_module()
     t = pa.from_numpy_dtype(np.dtype(dtype))
     shape = tuple(int(s) for s in shape)
     if shape == (1,):
@@ -110,7 +111,7 @@ def hf_feature(dtype: str, shape: Sequence[int]) -> dict[str, Any]:
 
 
 def arrow_field(name: str, dtype: str, shape: Sequence[int]) -> Any:
-    pa = _pa()
+    pa = pyarrow_module()
     meta = None
     if len(shape) >= 2:  # datasets' ArrayND extension, stored as nested lists plus these tags
         meta = {b"ARROW:extension:name": f"datasets.features.features.Array{len(shape)}DExtensionType".encode(),
@@ -120,7 +121,7 @@ def arrow_field(name: str, dtype: str, shape: Sequence[int]) -> Any:
 
 def to_arrow(values: np.ndarray, dtype: str, shape: Sequence[int]) -> Any:
     """``values[n, *shape]`` -> an arrow array of :func:`arrow_type` (no Python objects)."""
-    pa = _pa()
+    pa = pyarrow_module()
     x = np.ascontiguousarray(np.asarray(values, dtype=dtype))
     shape = tuple(int(s) for s in shape)
     n = x.shape[0]
@@ -139,7 +140,7 @@ def to_arrow(values: np.ndarray, dtype: str, shape: Sequence[int]) -> Any:
 
 def from_arrow(column: Any, dtype: str, shape: Sequence[int]) -> np.ndarray:
     """Inverse of :func:`to_arrow` for a (chunked) column: ``array[n, *shape]`` of ``dtype``."""
-    pa = _pa()
+    pa = pyarrow_module()
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     n = len(arr)
     shape = tuple(int(s) for s in shape)
@@ -301,7 +302,7 @@ class _VideoFiles:
 def _tasks_table(tasks: list[str]) -> Any:
     """meta/tasks.parquet: what ``pandas.DataFrame({"task_index": ...}, index=tasks).to_parquet``
     writes (LeRobot reads it with pandas and looks tasks up by the index)."""
-    pa = _pa()
+    pa = pyarrow_module()
     pandas_meta = {
         "index_columns": ["__index_level_0__"],
         "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode",
@@ -322,7 +323,7 @@ def _tasks_table(tasks: list[str]) -> Any:
 
 
 def _episodes_table(rows: list[dict[str, Any]]) -> Any:
-    pa = _pa()
+    pa = pyarrow_module()
     columns: dict[str, list[Any]] = {}
     for r in rows:
         for k, v in r.items():
@@ -384,7 +385,7 @@ def export_lerobot(
     ``h264``), keyframe every ``gop`` frames (LeRobot's 2: cheap random access)."""
     import fnmatch
 
-    pa = _pa()
+    pa = pyarrow_module()
     import pyarrow.parquet as pq
 
     from tactkit.video import ENCODERS

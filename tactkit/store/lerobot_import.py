@@ -21,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from tactkit.store.lerobot import DEFAULT_FEATURES, SIDECAR_PATH, TASKS_PATH, _pa, from_arrow
+from tactkit.store.lerobot import (
+    DEFAULT_FEATURES,
+    SIDECAR_PATH,
+    TASKS_PATH,
+    from_arrow,
+    pyarrow_module,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +79,7 @@ class _VideoCursor:
 def _read_parquets(paths: list[Path]) -> Any:
     import pyarrow.parquet as pq
 
-    pa = _pa()
+    pa = pyarrow_module()
     tables = [pq.read_table(p) for p in paths]
     return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
 

@@ -291,8 +291,13 @@ class ReplayBuffer:
         cache = chunks.ChunkCache(cache_bytes)
         data: dict[str, Any] = {}
         for key, arr in self.data.items():
-            _, lay = chunks.read_layout(io, f"data/{key}")
-            data[key] = arr if lay is None else chunks.CachedArray(io, lay, cache, f"{self.where} data/{key}")
+            if isinstance(arr, np.ndarray):  # joined or sliced by a key map: already in memory
+                data[key] = arr
+                continue
+            # a key map may have renamed the key: the array's own path says where it is stored
+            array_key = str(getattr(arr, "path", "") or f"data/{key}").strip("/")
+            _, lay = chunks.read_layout(io, array_key)
+            data[key] = arr if lay is None else chunks.CachedArray(io, lay, cache, f"{self.where} {array_key}")
         return ReplayBuffer(data, self.episode_ends, attrs=self.attrs, root=self.root, where=self.where)
 
     def load(self, keys: list[str] | None = None) -> ReplayBuffer:

@@ -225,21 +225,31 @@ def test_on_disk_sampler_yields_the_in_memory_windows(tmp_path, where):
 
 
 @pytest.mark.slow
-def test_training_windows_from_disk_equal_the_in_memory_ones(small_store):
+@pytest.mark.parametrize("key_map", [False, True], ids=["store_keys", "key_map"])
+def test_training_windows_from_disk_equal_the_in_memory_ones(small_store, key_map):
+    import dataclasses
+
     import torch
 
     from tactkit.policies.config import load_policy_config
     from tactkit.policies.data import WindowDataset, load_training_data
 
+    cam, pose = "observation.images.wrist", "observation.state.tcp_pose"
+    if key_map:  # the config's key map renames a camera and copies a pose (the view keeps the store's names)
+        cam, pose = "observation.images.front", "observation.state.copied_pose"
     cfg = load_policy_config("dp", [
         "fps=10", "image_shape=[8,12]", "crop_shape=[8,12]", "horizon=8", "relative_actions=true",
         "pca_components=4", "action_keys=[action.tcp_pose]",
-        "obs_keys=[observation.images.wrist,observation.state.tcp_pose,observation.tactile.left.marker_offset]",
+        f"obs_keys=[{cam},{pose},observation.tactile.left.marker_offset]",
     ])
+    if key_map:
+        cfg = dataclasses.replace(cfg, keys={"observation.images.wrist": cam,
+                                             "observation.state.tcp_pose": f"observation.state.tcp_pose,{pose}"})
     mem = load_training_data(small_store, cfg, in_memory=True)
     disk = load_training_data(small_store, cfg, in_memory=False)
-    img = disk.buffer["observation.images.wrist"]
+    img = disk.buffer[cam]
     assert not isinstance(img, np.ndarray)
+    assert all(isinstance(disk.buffer[k].raw, CachedArray) for k in (cam, pose, "action.tcp_pose"))  # bounded reads
     assert img.raw.shape[1:3] == (8, 12)  # read from the cached copy resized to image_shape
     assert mem.normalizer.params.keys() == disk.normalizer.params.keys()
     for k, (scale, offset) in mem.normalizer.params.items():
