@@ -115,3 +115,7 @@ def test_import_dp_fixture_through_the_cli(tmp_path, capsys):
     src = ReplayBuffer.open(DP_FIXTURE)
     assert np.array_equal(store.episode(0).values("observation.state.joints"), src["state"][:10])
     assert store.streams["observation.state.joints"].dtype == "float64"
+    capsys.readouterr()
+    assert main(["dataset", "verify", str(out)]) == 0  # written through the store's API: checksummed
+    out = capsys.readouterr().out
+    assert "2 committed episodes, full check: OK" in out and "without chunk checksums" not in out

@@ -168,6 +168,8 @@ def test_round_trip_keeps_low_dim_bit_exact(exported, store, tmp_path):
     back = import_lerobot(root, tmp_path / "back.zarr")
     view = align(store, fps=FPS)
     assert back.num_episodes == view.n_episodes == 3
+    report = back.check(quick=False)  # an imported store is a current one: every chunk checksummed
+    assert report.ok and not report.notes, (report.problems, report.notes)
     for i in range(3):
         a, ep = view.get_episode(i), back.episode(i)
         assert set(ep.keys) == set(store.streams)
