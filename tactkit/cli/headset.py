@@ -1,15 +1,19 @@
 """``tactkit headset``: reference headset clients for the teleoperation bridge.
 
-    tactkit headset sim --episodes 3      # a simulated operator (scripted, noisy, delayed, feels feedback)
+    tactkit headset sim --episodes 3      # a simulated operator: sees the sim scene, feels the feedback
     tactkit headset desk                  # keyboard (or SpaceMouse) at a desk, no headset needed
 
 Both speak the real protocol to ``tactkit teleop`` (default tcp://127.0.0.1:5555 / :5556);
-with CURVE pass ``--keys DIR --client-name NAME``.
+with CURVE pass ``--keys DIR --client-name NAME``. The simulated operator also reads what a
+person would see of a simulated scene (the wipe path, the peel arc) from ``tactkit teleop
+--robot sim:wipe|peel`` (``--scene``, default tcp://127.0.0.1:5557), and acts only through
+the headset protocol and the clutch.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,11 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         c.add_argument("--keys", help="CURVE key directory (with this client's key pair and bridge.key)")
         c.add_argument("--client-name", default="headset" if name == "sim" else "desk")
         if name == "sim":
+            from tactkit.teleop.simscene import DEFAULT_SCENE_ENDPOINT
+
             c.add_argument("--episodes", type=int, default=1)
-            c.add_argument("--seed", type=int, default=0)
+            c.add_argument("--seed", type=int, default=0, help="the operator's own randomness (tremor, pace)")
+            c.add_argument("--scene", default=DEFAULT_SCENE_ENDPOINT,
+                           help=f"where `tactkit teleop` publishes the sim scene (default {DEFAULT_SCENE_ENDPOINT})")
             c.add_argument("--reaction", type=float, default=0.2, help="reaction delay, s (default 0.2)")
-            c.add_argument("--force", type=float, default=10.0, help="normal force the operator aims for, N")
-            c.add_argument("--wipe-s", type=float, default=3.5, help="duration of the wipe stroke, s")
+            c.add_argument("--force", type=float, default=None,
+                           help="normal force the operator aims for, N (default: the middle of the task's band)")
+            c.add_argument("--sweep-s", "--wipe-s", type=float, default=6.0, dest="sweep_s",
+                           help="duration of the sweep along the path, s of robot time (default 6)")
             c.set_defaults(func=_sim)
         else:
             c.add_argument("--step", type=float, default=0.005, help="metres per key press")
@@ -44,29 +54,35 @@ def _client(args: argparse.Namespace):
 
 def _sim(args: argparse.Namespace) -> int:
     from tactkit.teleop.operator import OperatorConfig, SimOperator
+    from tactkit.teleop.simscene import SceneSubscriber
 
     if args.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
-    cfg = OperatorConfig(seed=args.seed, reaction_s=args.reaction, target_force=args.force, wipe_s=args.wipe_s)
-    with _client(args) as client:
-        op = SimOperator(client, cfg)
-        try:
-            summaries = op.run(args.episodes)
-        except TimeoutError as exc:
-            print(f"error: {exc} (is `tactkit teleop` running at {args.upstream}?)")
-            return 1
-        except RuntimeError as exc:  # the bridge refused a control request
-            print(f"error: {exc}")
-            return 1
+    cfg = OperatorConfig(seed=args.seed, reaction_s=args.reaction, target_force=args.force, sweep_s=args.sweep_s)
+    scene = SceneSubscriber(args.scene)
+    try:
+        with _client(args) as client:
+            op = SimOperator(client, scene, cfg)
+            try:
+                summaries = op.run(args.episodes)
+            except TimeoutError as exc:
+                print(f"error: {exc} (is `tactkit teleop --robot sim:<task>` running at {args.upstream}?)",
+                      file=sys.stderr)
+                return 1
+            except RuntimeError as exc:  # the bridge refused a control request
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+    finally:
+        scene.close()
     for s in summaries:
-        print(f"episode {s['episode']}: contact {s['contact']}, felt force in band {s['force_in_band']:.0%}, "
-              f"success {s['success']}")
+        score = "n/a" if s["task_score"] is None else f"{s['task_score']:.3f}"
+        print(f"episode {s['episode']} (scene seed {s['seed']}): operator verdict {s['verdict']} "
+              f"(contact {s['contact']}, felt force in band {s['force_in_band']:.0%}"
+              + (f", clutch squeezed again {s['reclutches']}x" if s["reclutches"] else "") + f"); task score {score}")
     return 0
 
 
 def _desk(args: argparse.Namespace) -> int:
-    import sys
-
     from tactkit.teleop.desk import run_desk
 
     if not sys.stdin.isatty():

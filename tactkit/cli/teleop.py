@@ -35,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quest", action="store_true", help="also serve the published TactAR Quest app")
     p.add_argument("--quest-port", type=int, help="override quest.http_port (default 8082)")
     p.add_argument("--task", default="", help="task name stored with each episode (default: the sim task)")
-    p.add_argument("--seed", type=int, default=0, help="first simulated scene seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="scene seed of the first episode, +1 per episode (default 0)")
+    p.add_argument("--scene", default=None, metavar="ENDPOINT",
+                   help="sim only: where to publish what `tactkit headset sim` sees of the scene "
+                        "(loopback; default tcp://127.0.0.1:5557; 'none' to not publish)")
     p.add_argument("--realtime-factor", type=float, default=1.0, help="simulation speed vs wall clock")
     p.add_argument("--exit-after-episodes", type=int, default=0, help="quit once this many are committed")
     p.add_argument("--duration", type=float, default=0.0, help="quit after this many seconds (0: never)")
@@ -71,9 +74,16 @@ def _teleop(args: argparse.Namespace) -> int:
     if args.insecure:
         overrides.append("bridge.insecure=true")
     config = load_teleop_config(args.config, overrides)
+    scene = None
+    if args.robot.startswith("sim:"):
+        from tactkit.teleop.simscene import DEFAULT_SCENE_ENDPOINT
+
+        scene = None if args.scene == "none" else (args.scene or DEFAULT_SCENE_ENDPOINT)
+    elif args.scene:
+        raise ValueError("--scene is for simulated robots (--robot sim:<task>)")
     session = TeleopSession(args.robot, config, record=args.record, task=args.task, seed=args.seed,
                             realtime_factor=args.realtime_factor, quest=args.quest, sensors=args.sensors,
-                            robot_overrides=tuple(robot_overrides))
+                            robot_overrides=tuple(robot_overrides), scene=scene)
     stop = threading.Event()
     try:
         session.start()

@@ -1,21 +1,27 @@
-"""A simulated human operator: drives a task through the real headset protocol.
+"""A simulated human operator: does a simulated task through the real headset protocol.
 
-It is a headset client like any other (same sockets, same messages), so a recording made
-with it exercises the whole teleoperation path: protocol, clutch, retargeting, safety
-filter, feedback, recording. Per episode it
+It is a headset client like any other (same sockets, same messages), so a recording made with
+it exercises the whole teleoperation path: protocol, clutch, retargeting, safety filter,
+feedback, recording. What it knows and what it does are kept apart, like a person's:
 
-1. asks the bridge to start an episode (control message, acknowledged);
-2. squeezes the grip (clutch) after having held it released, like a person picking up a tool;
-3. moves its hand down until it *feels* contact: the force arrow or the tactile arrow field
-   in the feedback it receives, seen through its reaction delay;
-4. wipes along +x for ``wipe_s`` while regulating the felt normal force towards
-   ``target_force`` (a slow proportional correction, stable with its delay), slowing down
-   when the tactile field shows large shear;
-5. lifts, releases the clutch and stops the episode (success = force in band most of the time).
+* it **sees** the scene: the contact path of the task (the wipe path on the board, the arc
+  over the peel object) and the retargeting map, from the simulation's ground truth
+  (:mod:`tactkit.teleop.simscene`), as a person sees the board and learns the mapping;
+* it **feels** the contact only through the bridge's feedback (the force arrow along the
+  surface normal), seen through its reaction delay, and sees the robot's pose there too;
+* it **acts** only by moving its hand and squeezing the grip (clutch) in headset messages.
 
-Human-like imperfections: reaction delay (feedback is only acted on ``reaction_s`` after it
+Per episode it asks the bridge to start an episode, waits for the new scene, squeezes the
+grip after holding it released (the clutch engages where the robot stands), moves the tool
+above the path's first point, presses in along the surface normal, sweeps the path in
+``sweep_s`` (paced by the robot's clock as the feedback shows it: a person slows down with a
+robot in slow motion) while an integral loop on the felt normal force sets how deep it
+presses, lifts off, releases the clutch and stops the episode with its own verdict (contact
+made, path swept, felt force in the task's band for most of the sweep).
+
+Human-like imperfections: reaction delay (feedback is acted on ``reaction_s`` after it
 arrives), physiological tremor (8-12 Hz, sub-millimetre), slow drift (random walk), tracking
-noise, and a seeded per-operator variation of speed and force preference.
+noise, and a seeded per-episode variation of pace.
 """
 
 from __future__ import annotations
@@ -25,11 +31,14 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
 
 from tactkit.teleop import protocol as P
 from tactkit.teleop.client import HeadsetClient
+from tactkit.teleop.simscene import SceneState, SceneSubscriber
 
 log = logging.getLogger(__name__)
 
@@ -41,57 +50,105 @@ class OperatorConfig:
     tremor_m: float = 0.0003  # amplitude of each tremor component
     drift_m_per_sqrt_s: float = 0.0005
     tracking_noise_m: float = 0.0002
-    target_force: float = 10.0  # N
-    force_band: tuple[float, float] = (5.0, 15.0)
-    contact_force: float = 2.0  # N felt = contact
-    contact_tactile: float = 0.004  # m mean marker displacement felt = contact
-    descend_speed: float = 0.04  # m/s
-    wipe_length: float = 0.18  # m along +x
-    wipe_s: float = 3.5
-    force_gain: float = 0.001  # m/s of hand z per N of force error
-    max_z_speed: float = 0.03  # m/s
-    descend_timeout_s: float = 5.0
+    target_force: float | None = None  # N along the normal; None: the middle of the task's band
+    press_depth_m: float = 0.004  # how deep the operator first presses past the surface (a habit)
+    standoff_m: float = 0.03  # approach point above the first path point
+    approach_s: float = 1.0  # move above the path start (robot time)
+    descend_s: float = 0.8  # press in (robot time)
+    sweep_s: float = 6.0  # sweep the whole path (robot time)
+    lift_m: float = 0.05
+    lift_s: float = 0.6
+    force_gain: float = 0.0008  # m/s of depth per N of felt force error
+    max_depth_rate: float = 0.02  # m/s
+    max_depth_m: float = 0.015
+    contact_force: float = 1.5  # N felt along the normal = contact
+    in_band_verdict: float = 0.7  # share of the sweep with felt force in band for "success"
+    scene_timeout_s: float = 15.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("rate_hz", "approach_s", "descend_s", "sweep_s", "lift_s", "press_depth_m"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"operator {name} must be > 0, got {getattr(self, name)}")
+        if self.reaction_s < 0:
+            raise ValueError(f"operator reaction_s must be >= 0, got {self.reaction_s}")
 
-def _felt_force(fb: P.Feedback) -> float:
-    if not fb.forces:
+
+def _quat(q: Any) -> Rotation:
+    """(w, x, y, z) -> Rotation."""
+    w, x, y, z = (float(v) for v in q)
+    return Rotation.from_quat([x, y, z, w])
+
+
+def _wxyz(r: Rotation) -> tuple[float, float, float, float]:
+    x, y, z, w = r.as_quat()
+    return (float(w), float(x), float(y), float(z))
+
+
+def felt_normal_force(fb: P.Feedback | None, normal: np.ndarray) -> float:
+    """Force (N) the tool feels pressed against the surface: the measured wrench's component
+    along the surface normal (the force arrow in the feedback)."""
+    if fb is None or not fb.forces:
         return 0.0
-    return abs(fb.forces[0].force[2])
+    return abs(float(np.dot(np.asarray(fb.forces[0].force, dtype=np.float64), normal)))
 
 
-def _felt_tactile(fb: P.Feedback) -> float:
-    """Mean marker displacement (m) over all tactile fields."""
-    if not fb.tactile:
-        return 0.0
-    d = [np.linalg.norm(np.asarray(f.displaced) - np.asarray(f.rest), axis=1).mean() for f in fb.tactile]
-    return float(np.mean(d))
+class _Path:
+    """Waypoints of a :class:`SceneState`, interpolated along their index."""
+
+    def __init__(self, scene: SceneState) -> None:
+        self.pos = np.array([w.pos for w in scene.path], dtype=np.float64)
+        self.normal = np.array([w.normal for w in scene.path], dtype=np.float64)
+        self.rot = Rotation.concatenate([_quat(w.quat) for w in scene.path])
+        self._slerp = Slerp(np.arange(len(scene.path), dtype=np.float64), self.rot)
+        self.n = len(scene.path)
+
+    def at(self, s: float) -> tuple[np.ndarray, Rotation, np.ndarray]:
+        s = min(max(s, 0.0), self.n - 1.0)
+        a = int(math.floor(s))
+        b = min(a + 1, self.n - 1)
+        f = s - a
+        normal = self.normal[a] + f * (self.normal[b] - self.normal[a])
+        return (self.pos[a] + f * (self.pos[b] - self.pos[a]), self._slerp([s])[0],
+                normal / max(np.linalg.norm(normal), 1e-12))
 
 
 class SimOperator:
-    """Runs scripted, feedback-reactive episodes on a bridge through a :class:`HeadsetClient`."""
+    """Runs feedback-reactive episodes of a simulated task on a bridge through a
+    :class:`HeadsetClient`, seeing the scene through a :class:`SceneSubscriber`."""
 
-    def __init__(self, client: HeadsetClient, config: OperatorConfig | None = None) -> None:
+    def __init__(self, client: HeadsetClient, scene: SceneSubscriber, config: OperatorConfig | None = None) -> None:
         self.client = client
+        self.scene_sub = scene
         self.cfg = config or OperatorConfig()
         self.rng = np.random.default_rng(self.cfg.seed)
         self.tremor = [(self.rng.uniform(8, 12), self.rng.uniform(0, 2 * math.pi, 3)) for _ in range(3)]
         self.drift = np.zeros(3)
         self.hand = np.array([0.35, -0.2, 1.1])  # intended hand position, headset frame
+        self.hand_rot = Rotation.identity()  # intended hand orientation, headset frame
         self.grip = 0.0
         self.index = 0.0
         self.t0 = time.monotonic()
         self._last = self.t0
         self._fb: collections.deque[tuple[float, P.Feedback]] = collections.deque(maxlen=256)
+        self._robot_t: tuple[float, float] | None = None  # (feedback t, wall time it arrived)
+        self._robot_now = -math.inf
         self.log: list[dict] = []  # per-episode summaries
+        self.reclutches = 0  # times the clutch let go (stream stalled) and was squeezed again
+        self._origin: tuple[np.ndarray, Rotation, np.ndarray, Rotation] | None = None
+        self._engaged_at = 0.0
+        self._paused_s = 0.0  # robot time spent (re-)engaging the clutch
 
     # ----------------------------------------------------------------- senses
     def _poll(self) -> None:
         while True:
             fb = self.client.poll_feedback(0)
             if fb is None:
-                return
-            self._fb.append((time.monotonic(), fb))
+                break
+            now = time.monotonic()
+            self._fb.append((now, fb))
+            self._robot_t = (fb.t, now)
+        self.scene_sub.poll(0)
 
     def perceived(self) -> P.Feedback | None:
         """The newest feedback that arrived at least ``reaction_s`` ago."""
@@ -101,6 +158,18 @@ class SimOperator:
             if t <= cutoff:
                 best = fb
         return best
+
+    def newest(self) -> P.Feedback | None:
+        return self._fb[-1][1] if self._fb else None
+
+    def robot_time(self) -> float:
+        """The robot's clock as the operator reads it from the feedback: the newest feedback's
+        time, carried forward on the wall clock for at most 0.1 s (never backwards within a
+        scene; a new scene restarts it)."""
+        if self._robot_t is None:
+            return 0.0
+        t, rx = self._robot_t
+        return t + min(time.monotonic() - rx, 0.1)
 
     # ----------------------------------------------------------------- body
     def _tick(self) -> None:
@@ -113,7 +182,7 @@ class SimOperator:
         self.drift *= 0.999  # a person re-centres slowly
         tremor = sum(self.cfg.tremor_m * np.sin(2 * math.pi * f * t + ph) for f, ph in self.tremor)
         pos = self.hand + tremor + self.drift + self.rng.normal(0, self.cfg.tracking_noise_m, 3)
-        hand = P.Hand(wrist=P.Pose(pos=tuple(pos.tolist()), quat=(1.0, 0.0, 0.0, 0.0)),
+        hand = P.Hand(wrist=P.Pose(pos=tuple(pos.tolist()), quat=_wxyz(self.hand_rot)),
                       index_trigger=self.index, hand_trigger=self.grip,
                       buttons=(1 << P.BUTTON_HAND) * (self.grip > 0.5) | (1 << P.BUTTON_INDEX) * (self.index > 0.5))
         head = P.Pose(pos=(0.0, 0.0, 1.6 + 0.002 * math.sin(0.5 * t)), quat=(1.0, 0.0, 0.0, 0.0))
@@ -143,6 +212,35 @@ class SimOperator:
                 return
         raise TimeoutError(f"no feedback from the bridge within {timeout} s")
 
+    def _wait_scene(self, after: int | None) -> SceneState:
+        """The scene state of a scene newer than ``after`` (and feedback from it)."""
+        end = time.monotonic() + self.cfg.scene_timeout_s
+        while time.monotonic() < end:
+            self._tick()
+            s = self.scene_sub.latest
+            fb = self.newest()
+            if s is not None and (after is None or s.scene != after) and fb is not None and fb.t <= s.t + 0.5:
+                return s
+        raise TimeoutError(f"no scene state from the simulation at {self.scene_sub.endpoint} within "
+                           f"{self.cfg.scene_timeout_s} s (the simulated operator needs `tactkit teleop "
+                           "--robot sim:<task>` publishing its scene, see --scene)")
+
+    def _engage(self) -> None:
+        """Release the grip if held, then squeeze it: the clutch engages where the robot stands,
+        which (as the feedback shows it) becomes the origin of the hand's motion."""
+        t_robot = self.robot_time()
+        if self.grip > 0.0:
+            self._ramp_grip(0.0, 0.1)
+        self._hold(0.1)
+        fb = self.newest()
+        if fb is None or not fb.arms:
+            raise TimeoutError("no robot pose in the bridge's feedback")
+        self._origin = (np.asarray(fb.arms[0].tcp.pos, dtype=np.float64), _quat(fb.arms[0].tcp.quat),
+                        self.hand.copy(), self.hand_rot)
+        self._ramp_grip(1.0)
+        self._engaged_at = time.monotonic()
+        self._paused_s += max(0.0, self.robot_time() - t_robot)
+
     def _control(self, command: str, **kwargs) -> P.Ack:
         ack = self.client.control(command, time.monotonic() - self.t0, timeout=10.0, **kwargs)
         if not ack.ok:
@@ -152,50 +250,114 @@ class SimOperator:
     # ----------------------------------------------------------------- one episode
     def episode(self, index: int) -> dict:
         cfg = self.cfg
-        speed = self.rng.uniform(0.85, 1.15)  # this episode's pace
+        pace = self.rng.uniform(0.9, 1.1)  # this episode's pace
+        reclutch0 = self.reclutches
+        before = self.scene_sub.latest.scene if self.scene_sub.latest is not None else None
         self._control("start_episode", note=f"sim operator seed {cfg.seed} episode {index}")
-        self._hold(0.3)
         self.grip = 0.0
+        scene = self._wait_scene(before)
         self._hold(0.3)
-        self._ramp_grip(1.0)
-        # descend until contact is felt
-        contact = False
-        end = time.monotonic() + cfg.descend_timeout_s
-        while time.monotonic() < end:
+        scene = self.scene_sub.latest or scene
+        hand0, r_hand0 = self.hand.copy(), self.hand_rot
+        cal = np.asarray(scene.calibration, dtype=np.float64)
+        r_bh = _quat(cal[3:])
+        scale = scene.translation_scale
+        self._engage()
+        tcp0 = self._origin[0]
+
+        def aim(pos: np.ndarray, rot: Rotation) -> None:
+            """Put the hand where the tool target is ``pos`` / ``rot`` (robot base frame); if the
+            feedback shows the clutch released (the headset stream stalled), squeeze it again."""
             fb = self.perceived()
-            if fb is not None and (_felt_force(fb) > cfg.contact_force or _felt_tactile(fb) > cfg.contact_tactile):
-                contact = True
-                break
-            self.hand[2] -= cfg.descend_speed * speed / cfg.rate_hz
-            self._tick()
-        in_band = samples = 0
-        if contact:
-            t_start = time.monotonic()
-            while time.monotonic() - t_start < cfg.wipe_s / speed:
-                fb = self.perceived()
-                force = _felt_force(fb) if fb is not None else 0.0
-                shear = _felt_tactile(fb) if fb is not None else 0.0
-                dz = np.clip(cfg.force_gain * (force - cfg.target_force), -cfg.max_z_speed, cfg.max_z_speed)
-                self.hand[2] += dz / cfg.rate_hz
-                slow = 0.5 if shear > 3 * cfg.contact_tactile else 1.0
-                self.hand[0] += slow * cfg.wipe_length * speed / cfg.wipe_s / cfg.rate_hz
-                samples += 1
-                in_band += cfg.force_band[0] <= force <= cfg.force_band[1]
+            if (fb is not None and fb.arms and not fb.arms[0].engaged
+                    and time.monotonic() - self._engaged_at > self.cfg.reaction_s + 0.3):
+                self.reclutches += 1
+                log.info("sim operator: the clutch let go, squeezing it again")
+                self._engage()
+            tcp_o, r_tcp_o, hand_o, r_hand_o = self._origin
+            self.hand = hand_o + r_bh.inv().apply(pos - tcp_o) / scale
+            self.hand_rot = r_bh.inv() * rot * r_tcp_o.inv() * r_bh * r_hand_o
+
+        target_force = cfg.target_force if cfg.target_force is not None else 0.5 * sum(scene.force_band)
+        lo, hi = scene.force_band
+        path = _Path(scene)
+
+        def run(seconds: float, step) -> None:
+            """Call ``step(fraction)`` every tick until ``seconds`` of robot time passed."""
+            start, paused = self.robot_time(), self._paused_s
+            while True:  # time spent squeezing the clutch again does not count
+                frac = (self.robot_time() - start - (self._paused_s - paused)) / (seconds / pace)
+                step(min(frac, 1.0))
                 self._tick()
-        # lift, release
-        for _ in range(int(0.6 * cfg.rate_hz)):
-            self.hand[2] += 0.05 / (0.6 * cfg.rate_hz)
-            self._tick()
+                if frac >= 1.0:
+                    return
+
+        # above the first path point
+        p_start, r_start, n_start = path.at(0.0)
+
+        turn = Slerp([0.0, 1.0], Rotation.concatenate([self._origin[1], r_start]))
+        above = p_start + cfg.standoff_m * n_start
+
+        def approach(f: float) -> None:
+            w = 0.5 - 0.5 * math.cos(math.pi * f)
+            aim(tcp0 + w * (above - tcp0), turn([w])[0])
+
+        run(cfg.approach_s, approach)
+
+        def descend(f: float) -> None:
+            w = 0.5 - 0.5 * math.cos(math.pi * f)
+            offset = cfg.standoff_m + w * (-cfg.press_depth_m - cfg.standoff_m)
+            aim(p_start + offset * n_start, r_start)
+
+        run(cfg.descend_s, descend)
+        contact = felt_normal_force(self.perceived(), n_start) > cfg.contact_force
+        depth = cfg.press_depth_m
+        stats = {"samples": 0, "in_band": 0, "contact": contact}
+        last_t = [self.robot_time()]
+
+        def sweep(f: float) -> None:
+            nonlocal depth, path
+            latest = self.scene_sub.latest
+            if latest is not None and latest.scene == scene.scene:
+                path = _Path(latest)  # the surface may move: the operator sees it
+            p, r, n = path.at(f * (path.n - 1))
+            now = self.robot_time()
+            dt, last_t[0] = max(0.0, now - last_t[0]), now
+            felt = felt_normal_force(self.perceived(), n)
+            if felt > cfg.contact_force:
+                stats["contact"] = True
+            rate = float(np.clip(cfg.force_gain * (target_force - felt), -cfg.max_depth_rate, cfg.max_depth_rate))
+            depth = float(np.clip(depth + rate * dt, -cfg.standoff_m, cfg.max_depth_m))
+            stats["samples"] += 1
+            stats["in_band"] += lo <= felt <= hi
+            aim(p - depth * n, r)
+
+        run(cfg.sweep_s, sweep)
+        p_end, r_end, n_end = path.at(path.n - 1.0)
+        end_depth = depth
+
+        def lift(f: float) -> None:
+            w = 0.5 - 0.5 * math.cos(math.pi * f)
+            aim(p_end + (-end_depth + w * (cfg.lift_m + end_depth)) * n_end, r_end)
+
+        run(cfg.lift_s, lift)
         self._ramp_grip(0.0)
         self._hold(0.2)
-        frac = in_band / samples if samples else 0.0
-        success = bool(contact and frac >= 0.6)
+        frac = stats["in_band"] / stats["samples"] if stats["samples"] else 0.0
+        success = bool(stats["contact"] and frac >= cfg.in_band_verdict)
+        self._poll()
+        seen = self.scene_sub.latest
         ack = self._control("stop_episode", success=success,
-                            note=f"felt force in band {frac:.0%} of the wipe; contact={contact}")
-        summary = {"episode": index, "contact": contact, "force_in_band": frac, "success": success,
+                            note=f"sim operator: felt force in band {frac:.0%} of the sweep; contact={stats['contact']}")
+        summary = {"episode": index, "contact": bool(stats["contact"]), "force_in_band": frac,
+                   "verdict": "success" if success else "failure",
+                   "task_score": seen.score if seen is not None else None,
+                   "seed": seen.seed if seen is not None else None, "reclutches": self.reclutches - reclutch0,
                    "bridge": ack.message}
         self.log.append(summary)
         log.info("sim operator: %s", summary)
+        # back to a neutral hand pose for the next episode (the clutch is released)
+        self.hand, self.hand_rot = hand0, r_hand0
         return summary
 
     def run(self, episodes: int) -> list[dict]:

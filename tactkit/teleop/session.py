@@ -42,9 +42,12 @@ class TeleopSession:
 
     def __init__(self, robot: str, config: TeleopConfig, *, record: str | None = None, task: str = "",
                  seed: int = 0, realtime_factor: float = 1.0, quest: bool = False,
-                 robot_overrides: tuple[str, ...] = (), sensors: str | None = None) -> None:
+                 robot_overrides: tuple[str, ...] = (), sensors: str | None = None,
+                 scene: str | None = None) -> None:
         """``robot``: ``sim:<task>`` or a robot setup name (``configs/robot/<name>.yaml``);
-        ``sensors``: a sensor config (``configs/sensor/<name>.yaml``) for a real robot's rig."""
+        ``sensors``: a sensor config (``configs/sensor/<name>.yaml``) for a real robot's rig;
+        ``scene``: sim only, loopback endpoint where the rig publishes what a simulated operator
+        sees of the scene (:mod:`tactkit.teleop.simscene`; None: not published)."""
         from tactkit.real.setup import load_robot_setup
 
         self.config = config
@@ -52,6 +55,8 @@ class TeleopSession:
         self.store = None
         self.recorder: RecordingSession | None = None
         self.adapter: QuestAdapter | None = None
+        if scene and not robot.startswith("sim:"):
+            raise ValueError("--scene is for simulated robots (sim:<task>)")
         if robot.startswith("sim:") and sensors:
             raise ValueError("--sensors is for real robots; a sim task brings its own sensors")
         if robot.startswith("sim:"):
@@ -59,7 +64,23 @@ class TeleopSession:
 
             task_name = robot.split(":", 1)[1]
             setup = load_robot_setup("sim", robot_overrides)
-            self.rig = SimRig(task_name, seed=seed, realtime_factor=realtime_factor)
+            publisher = None
+            if scene:
+                from tactkit.teleop.simscene import PATH_READERS, ScenePublisher
+
+                if task_name in PATH_READERS:
+                    publisher = ScenePublisher(scene)
+                else:
+                    log.info("no scene publisher: the simulated operator does not know task %r", task_name)
+            try:
+                self.rig = SimRig(task_name, seed=seed, realtime_factor=realtime_factor)
+            except BaseException:
+                if publisher is not None:
+                    publisher.close()
+                raise
+            self.rig.scene_publisher = publisher
+            self.rig.retarget_map = (list(config.bridge.retarget.calibration),
+                                     config.bridge.retarget.translation_scale)
             self.robot, self.sensors, clock = self.rig.robot, self.rig.sensors, self.rig.clock
             pad, grid = self.rig.tactile_geometry()
             config.bridge.display.pad_size_m, config.bridge.display.marker_grid = pad, grid

@@ -101,6 +101,11 @@ class SimRig:
         self.sensors: dict[str, Sensor] = {name: _RigSensor(self, name) for name in self.task.sensors}
         self.clock = _RigClock(self)
         self.after_chunk: list[Callable[[], None]] = []
+        self.scene_publisher = None  # a ScenePublisher (tactkit.teleop.simscene) for a simulated operator
+        self.retarget_map: tuple[list[float], float] = ([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], 1.0)
+        self.scene_period_s = 0.05
+        self._next_scene = 0.0
+        self._fresh = True  # the scene built for ``seed`` has not hosted an episode yet
         self.lag_s = 0.0
         self.sim_time = 0.0  # copy of the simulation time for other threads (status line)
         self._anchor: tuple[float, float] | None = None  # (wall, sim)
@@ -128,6 +133,9 @@ class SimRig:
             for fn in self.after_chunk:
                 fn()
         self.sim_time = world.time
+        if self.scene_publisher is not None and wall_now >= self._next_scene:
+            self._next_scene = wall_now + self.scene_period_s
+            self.publish_scene()
         behind = target - world.time
         if behind > 0.1:
             # cannot keep up: slow motion instead of a burst
@@ -135,9 +143,19 @@ class SimRig:
             self.lag_s += behind
         return wall_now + self.max_chunk_s / self.realtime_factor
 
+    def publish_scene(self) -> None:
+        """Send the operator's view of the scene (:mod:`tactkit.teleop.simscene`), bridge thread only."""
+        from tactkit.teleop.simscene import read_scene
+
+        calibration, scale = self.retarget_map
+        self.scene_publisher.publish(read_scene(self.task, self.scenes, calibration, scale))
+
     def reset_scene(self) -> None:
-        """A fresh scene (next seed) for a new episode."""
-        self.seed += 1
+        """A fresh scene for a new episode: the first episode gets the rig's ``seed``, each
+        later one the next seed."""
+        if not self._fresh:
+            self.seed += 1
+        self._fresh = False
         self.task.reset(seed=self.seed)
         self._anchor = None
         self.lag_s = 0.0
@@ -151,4 +169,7 @@ class SimRig:
                 "sim_lag_s": round(self.lag_s, 3)}
 
     def close(self) -> None:
+        if self.scene_publisher is not None:
+            self.scene_publisher.close()
+            self.scene_publisher = None
         self.task.close()
