@@ -4,7 +4,7 @@ No eval-style resolvers: a YAML file is data. Values are checked against the dat
 types (nested dataclasses, ``list``/``tuple``/``dict``, ``Optional``, ``Literal``), unknown keys
 are errors that name the key, and overrides use dotted paths::
 
-    cfg = load_config(TrainConfig, "configs/policy/rdp.yaml", ["optim.lr=3e-4", "batch_size=32"])
+    cfg = load_config(PolicyConfig, find_config("policy", "dp"), ["lr=3e-4", "beast.d_model=128"])
 
 Override values are parsed as YAML scalars/flow collections (``yaml.safe_load``), so
 ``steps=1000``, ``crop=[84,84]`` and ``name=wipe`` do what they look like.

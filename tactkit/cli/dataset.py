@@ -34,7 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     align.add_argument("--fps", type=float, required=True, help="control grid rate (Hz)")
     align.add_argument("--zarr-format", type=int, choices=(2, 3), default=3,
                        help="2: Blosc everywhere, opens in diffusion_policy/RDP unchanged")
-    align.add_argument("--keys", nargs="+", default=None, help="streams to include (default: all)")
+    align.add_argument("--keys", nargs="+", default=None, metavar="KEY",
+                       help="streams to include, names or glob patterns as in the policy configs "
+                            "(observation.tactile.*.marker_offset); default: every stream with samples")
+    align.add_argument("--select", default=None, metavar="FILTER",
+                       help="episodes to align: 'success' (the operator's verdict), 'score>=0.8' (the task's "
+                            "score), indices '0,2,5-9'; combine with ',' (all must hold)")
     align.add_argument("--interpolate", nargs="*", default=None, metavar="GLOB",
                        help="float streams to interpolate linearly (default: observation.state.*)")
     align.add_argument("--image-quality", type=int, default=None,
@@ -86,12 +91,60 @@ def _human_bytes(n: int | None) -> str:
     return str(n)
 
 
-def store_summary_text(summary: dict[str, Any]) -> str:
-    """Human-readable form of :meth:`EpisodeStore.summary`."""
+def episode_rows(store) -> list[dict[str, Any]]:
+    """One row per committed episode: index, name, state samples, duration, the operator's
+    verdict, the task's score (where a simulation scored it) and the scene seed."""
+    from tactkit.store.selection import episode_score, episode_seed, episode_verdict
+
+    rows = []
+    for ep in store.episodes():
+        md = ep.metadata
+        state = [k for k in ep.keys if k.startswith("observation.state.") and k.endswith("tcp_pose")]
+        rows.append({
+            "index": ep.index, "name": ep.name, "task": ep.task,
+            "state_samples": ep.length(state[0]) if state else None,
+            "duration_s": round(ep.duration, 3), "operator_verdict": episode_verdict(md),
+            "task_score": episode_score(md), "task_success": md.get("sim_success", md.get("task_success")),
+            "seed": episode_seed(md),
+        })
+    return rows
+
+
+def episodes_text(rows: list[dict[str, Any]]) -> str:
+    """The per-episode table of ``tactkit dataset info``."""
+    def cell(v: Any, fmt: str = "") -> str:
+        return "-" if v is None else format(v, fmt)
+
+    lines = [f"  {'#':>4}  {'episode':<10} {'task':<8} {'state samples':>13} {'duration':>9}  "
+             f"{'operator verdict':<16} {'task score':>10}  {'seed':>6}"]
+    for r in rows:
+        score = cell(r["task_score"], ".3f")
+        if r["task_success"] is not None and r["task_score"] is not None:
+            score += " *" if r["task_success"] else "  "
+        lines.append(f"  {r['index']:>4}  {r['name']:<10} {r['task'] or '-':<8} {cell(r['state_samples']):>13} "
+                     f"{r['duration_s']:>8.1f}s  {cell(r['operator_verdict']):<16} {score:>10}  {cell(r['seed']):>6}")
+    if any(r["task_success"] for r in rows):
+        lines.append("  (* the task's own success threshold was met)")
+    return "\n".join(lines)
+
+
+def store_summary_text(summary: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> str:
+    """Human-readable form of :meth:`EpisodeStore.summary` (and of :func:`episode_rows`)."""
+    judged = ""
+    if rows is not None:
+        verdicts = [r["operator_verdict"] for r in rows]
+        scores = [r["task_score"] for r in rows if r["task_score"] is not None]
+        judged = (f"operator verdict: {verdicts.count('success')} success, {verdicts.count('failure')} failure"
+                  + (f", {verdicts.count(None)} none" if None in verdicts else ""))
+        if scores:
+            met = sum(bool(r["task_success"]) for r in rows)
+            judged += f"; task score: mean {sum(scores) / len(scores):.3f}, {met} of {len(scores)} met the task's threshold"
+    else:
+        judged = f"operator verdict: {summary['successful_episodes']} success"
     lines = [
         f"episode store  {summary['path']}",
         f"format         {summary['format']} v{summary['format_version']}",
-        f"episodes       {summary['episodes']} committed ({summary['successful_episodes']} successful), "
+        f"episodes       {summary['episodes']} committed ({judged}), "
         f"{summary['total_duration_s']:.1f} s recorded",
         f"episode data   {_human_bytes(summary['size_bytes'])} stored",
     ]
@@ -107,6 +160,9 @@ def store_summary_text(summary: dict[str, Any]) -> str:
         shape = "x".join(str(d) for d in s["shape"]) or "scalar"
         lines.append(f"  {key:<{width}}  {s['dtype']:<8} {shape:<12} {s['rate_hz']:>7.1f} Hz  "
                      f"{s['frames']:>9} frames  {s['codec']:<11} {s['units']}")
+    if rows:
+        lines.append("episodes:")
+        lines.append(episodes_text(rows))
     return "\n".join(lines)
 
 
@@ -126,8 +182,10 @@ def _info(args: argparse.Namespace) -> int:
     from tactkit.store import EpisodeStore, NotAStoreError, ReplayBuffer
 
     try:
-        summary = EpisodeStore.open(args.path).summary()
-        text = store_summary_text(summary) if not args.json else None
+        store = EpisodeStore.open(args.path)
+        summary = store.summary()
+        summary["episode_table"] = rows = episode_rows(store)
+        text = store_summary_text(summary, rows) if not args.json else None
     except NotAStoreError as store_exc:
         try:
             rb = ReplayBuffer.open(args.path)
@@ -145,21 +203,41 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _align(args: argparse.Namespace) -> int:
+    import logging
+
     from tactkit.store import EpisodeStore, align
     from tactkit.store.align import DEFAULT_INTERPOLATE
 
     store = EpisodeStore.open(args.src)
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    rb = align(store, fps=args.fps, keys=args.keys,
-               interpolate=DEFAULT_INTERPOLATE if args.interpolate is None else tuple(args.interpolate),
-               out=args.dst, zarr_format=args.zarr_format, image_quality=args.image_quality,
-               overwrite=args.overwrite, progress=True, workers=args.workers)
-    skipped = rb.attrs.get("skipped_episodes", [])
+    episodes = None
+    if args.select:
+        from tactkit.store.selection import select_episodes
+
+        episodes = select_episodes(store, args.select)
+    _check_overwrite(args.dst, args.overwrite)
+    align_log = logging.getLogger("tactkit.store.align")
+    level = align_log.level
+    align_log.setLevel(logging.ERROR)  # what it would warn about is printed below
+    try:
+        rb = align(store, fps=args.fps, keys=args.keys,
+                   interpolate=DEFAULT_INTERPOLATE if args.interpolate is None else tuple(args.interpolate),
+                   out=args.dst, zarr_format=args.zarr_format, image_quality=args.image_quality,
+                   overwrite=args.overwrite, progress=True, workers=args.workers, episodes=episodes)
+    finally:
+        align_log.setLevel(level)
+    attrs = rb.attrs
     print(f"wrote {args.dst}: {rb.n_episodes} episodes, {rb.n_steps} steps at {args.fps:g} Hz, "
           f"zarr format {args.zarr_format}, keys {rb.keys()}")
+    dropped = attrs.get("dropped_keys", {})
+    if dropped:
+        print(f"left out {len(dropped)} streams without samples in any episode: {', '.join(dropped)}")
+    skipped = attrs.get("skipped_episodes", [])
     if skipped:
-        print(f"skipped {len(skipped)} episodes with an empty stream: {', '.join(skipped)}")
+        reasons = attrs.get("skip_reasons", {})
+        print(f"skipped {len(skipped)} episodes: " + "; ".join(f"{n} ({reasons.get(n, 'empty stream')})"
+                                                           for n in skipped))
     return 0
 
 
@@ -168,6 +246,13 @@ def _writable(path: str) -> bool:
 
     lp = _paths.local_path(path)
     return lp is not None and os.access(lp, os.W_OK)
+
+
+def _check_overwrite(path: str, overwrite: bool) -> None:
+    from tactkit.store import _paths
+
+    if not overwrite and _paths.exists(path):
+        raise ValueError(f"{path} already exists; pass --overwrite to replace it")
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -201,9 +286,21 @@ def _recover(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from tactkit.store import ReplayBuffer, compute_stats
+    from tactkit.store import EpisodeStore, NotAStoreError, ReplayBuffer, compute_stats
 
-    rb = ReplayBuffer.open(args.path)
+    try:
+        rb = ReplayBuffer.open(args.path)
+    except NotAStoreError as exc:
+        try:
+            EpisodeStore.open(args.path)
+        except NotAStoreError:
+            raise exc from None
+        raise ValueError(f"{args.path} is an episode store; statistics are of a training view: "
+                         f"`tactkit dataset align {args.path} VIEW --fps 24` first, then "
+                         "`tactkit dataset stats VIEW`") from None
+    if rb.n_steps == 0:
+        raise ValueError(f"{args.path} holds no steps ({rb.n_episodes} episodes): nothing to compute "
+                         "statistics of")
     stats = compute_stats(rb, keys=args.keys)
     as_json = {k: {n: v.tolist() for n, v in s.items()} for k, s in stats.items()}
     if args.json:

@@ -53,6 +53,9 @@ def _demo(args: argparse.Namespace) -> int:
         return _synthetic_store_demo(args)
     from pathlib import Path
 
+    from tactkit.cli._extras import require
+
+    require("matplotlib", "viz", "tactkit demo (the report's plots)")
     from tactkit.experiments.quickstart import QuickstartConfig, policy_overrides, run_quickstart
     from tactkit.sim.perturbations import parse_modes
 

@@ -59,12 +59,50 @@ def _parse_policies(specs: list[str]) -> dict[str, str]:
     return out
 
 
+def run_summaries(task: str, task_overrides: dict, rows: dict, robot_rate_hz: float) -> str:
+    """Per policy: its safety-filter counts and dropped plan steps, summed over its episodes,
+    as shares of the robot ticks they ran (:mod:`tactkit.real.summary`)."""
+    from collections import Counter
+
+    from tactkit.real.summary import describe_plans, describe_safety
+    from tactkit.sim.tasks import task_config
+
+    ticks_per_episode = max(1, round(task_config(task, **task_overrides).episode_s * robot_rate_hz))
+    out = []
+    for label, results in rows.items():
+        safety: Counter = Counter()
+        for r in results:
+            safety.update(r.safety)
+        plans, dropped = sum(r.plans for r in results), sum(r.plan_steps_dropped for r in results)
+        ticks = sum(getattr(r, "ticks", 0) for r in results) or ticks_per_episode * len(results)
+        out.append(f"{label} ({len(results)} episodes):")
+        out.append("  " + describe_safety(safety, ticks).replace("\n", "\n  "))
+        out.append("  " + describe_plans(plans, dropped))
+    return "\n".join(out)
+
+
 def _eval(args: argparse.Namespace) -> int:
     import dataclasses
     import json
     from pathlib import Path
 
     import yaml
+
+    from tactkit.sim.tasks import TASKS
+
+    if args.task not in TASKS:  # bad input first: before the heavy imports
+        raise KeyError(f"unknown task {args.task!r}; known: {', '.join(sorted(TASKS))}")
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.rerun and args.workers > 1:
+        raise ValueError("--rerun logs episodes as they run in this process: use it with --workers 1")
+    if args.video and not args.out:
+        raise ValueError("--video needs --out DIR to write the videos to")
+    bad = [o for o in args.overrides if "=" not in o]
+    if bad:
+        raise ValueError(f"unexpected argument {bad[0]!r}: settings are KEY=VALUE")
     from tqdm import tqdm
 
     from tactkit.experiments.evaluation import (
@@ -82,23 +120,9 @@ def _eval(args: argparse.Namespace) -> int:
     )
     from tactkit.real.setup import load_robot_setup
     from tactkit.sim.perturbations import parse_modes
-    from tactkit.sim.tasks import TASKS
 
-    if args.task not in TASKS:
-        raise KeyError(f"unknown task {args.task!r}; known: {', '.join(sorted(TASKS))}")
-    if args.episodes < 1:
-        raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
-    if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.schedule not in SCHEDULES:
         raise ValueError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {args.schedule!r}")
-    if args.rerun and args.workers > 1:
-        raise ValueError("--rerun logs episodes as they run in this process: use it with --workers 1")
-    if args.video and not args.out:
-        raise ValueError("--video needs --out DIR to write the videos to")
-    bad = [o for o in args.overrides if "=" not in o]
-    if bad:
-        raise ValueError(f"unexpected argument {bad[0]!r}: settings are KEY=VALUE")
     task_over = {o.split("=", 1)[0][5:]: yaml.safe_load(o.split("=", 1)[1]) for o in args.overrides if o.startswith("task.")}
     ctrl_over = [o for o in args.overrides if not o.startswith("task.")]
     modes = parse_modes(args.perturb)
@@ -164,6 +188,8 @@ def _eval(args: argparse.Namespace) -> int:
     if len(rows) > 1:
         print()
         print(differences_table(rows, next(iter(rows))))
+    print()
+    print(run_summaries(args.task, task_over, rows, controller.robot_rate_hz))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps({"task": args.task, "schedule": args.schedule,

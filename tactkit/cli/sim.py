@@ -13,8 +13,10 @@ def _overrides(items: list[str]) -> dict[str, Any]:
 
 
 def _demos(args: argparse.Namespace) -> int:
+    from tactkit.cli.dataset import _check_overwrite
     from tactkit.sim.recording import record_demos
 
+    _check_overwrite(args.out, args.overwrite)
     overrides = _overrides(args.set)
     if args.no_cameras:
         overrides["cameras"] = False
@@ -54,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--noise-tau", type=float, default=0.3, help="correlation time (s) of the noise (default 0.3)")
     d.add_argument("--min-score", type=float, default=None,
                    help="discard episodes the expert scores below this and record the next seed instead")
-    d.add_argument("--overwrite", action="store_true")
+    d.add_argument("--overwrite", action="store_true", help="replace the store at --out if it exists")
     d.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="task config overrides, e.g. camera_rate_hz=24")
     d.set_defaults(func=_demos)
 

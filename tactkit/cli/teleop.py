@@ -43,9 +43,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--exit-after-episodes", type=int, default=0, help="quit once this many are committed")
     p.add_argument("--duration", type=float, default=0.0, help="quit after this many seconds (0: never)")
     p.add_argument("--no-keyboard", action="store_true", help="do not read episode keys from stdin")
-    p.add_argument("overrides", nargs="*", help="key=value overrides: bridge.* / quest.* (teleop config), "
-                   "robot.* / controller.* (robot setup, e.g. controller.safety.max_force=30)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="bridge.* / quest.* set the teleop config; any other key the robot setup, as for "
+                        "`tactkit control` (host=... or robot.host=..., controller.safety.max_force=30)")
     p.set_defaults(func=_teleop)
+
+
+def split_overrides(items: list[str]) -> tuple[list[str], list[str]]:
+    """(teleop config overrides, robot setup overrides): ``bridge.*`` / ``quest.*`` go to the
+    teleop config; everything else to the robot setup, spelled as for ``tactkit control``
+    (``robot.host=...`` or ``host=...``, ``controller.safety.max_force=30``)."""
+    bad = [o for o in items if "=" not in o]
+    if bad:
+        raise ValueError(f"unexpected argument {bad[0]!r}: settings are KEY=VALUE")
+    teleop = [o for o in items if o.split("=", 1)[0].split(".", 1)[0] in ("bridge", "quest")]
+    return teleop, [o for o in items if o not in teleop]
 
 
 def _keyboard(session, stop: threading.Event) -> None:
@@ -64,9 +76,7 @@ def _keyboard(session, stop: threading.Event) -> None:
 def _teleop(args: argparse.Namespace) -> int:
     from tactkit.teleop.session import TeleopSession, load_teleop_config
 
-    # robot.* / controller.* go to the robot setup (configs/robot), the rest to the teleop config
-    robot_overrides = [o for o in args.overrides if o.startswith(("robot.", "controller."))]
-    overrides = [o for o in args.overrides if o not in robot_overrides]
+    overrides, robot_overrides = split_overrides(args.overrides)
     for flag, key in ((args.upstream, "bridge.upstream"), (args.feedback, "bridge.feedback"),
                       (args.keys, "bridge.keys"), (args.quest_port, "quest.http_port")):
         if flag is not None:
@@ -117,18 +127,14 @@ def _teleop(args: argparse.Namespace) -> int:
                 break
             if args.duration and now - t0 >= args.duration:
                 break
+    except KeyboardInterrupt:  # Ctrl-C is how a session ends: finish the store work, then summarise
+        if tty:
+            print(file=sys.stderr)
+        print("teleop: stopping (Ctrl-C): an episode still recording is discarded, committed ones are kept",
+              file=sys.stderr, flush=True)
     finally:
         session.stop()
         if tty:
             print(file=sys.stderr)
-    lat = sorted(b.stats.latency)
-    timing = ""
-    if lat:
-        p50, p99 = (lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3 for q in (0.5, 0.99))
-        timing = f", receive->command p50 {p50:.2f} ms p99 {p99:.2f} ms"
-    rec = session.recorder
-    print(f"teleop: {b.stats.commands_sent} commands{timing}, "
-          f"rejected {b.rejects.total} {b.rejects.as_dict() if b.rejects.total else ''}".rstrip())
-    if rec is not None:
-        print(f"teleop: {rec.episodes} episodes in {args.record} ({rec.discarded} discarded, {rec.dropped} dropped samples)")
+    print(session.summary())
     return 0

@@ -30,6 +30,9 @@ def _bench(args: argparse.Namespace) -> int:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.blas_threads)
 
+    from tactkit.cli._extras import require
+
+    require("matplotlib", "viz", "tactkit tokenizer bench (its plot)")
     from tactkit.experiments.tokenizer_bench import BenchSettings, run_bench
     from tactkit.experiments.tokenizer_report import write_outputs
 

@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tactkit.config import ConfigError, find_config, from_dict, load_yaml, merge, parse_overrides
+from tactkit.config import (
+    ConfigError,
+    config_dir,
+    find_config,
+    from_dict,
+    load_yaml,
+    merge,
+    parse_overrides,
+)
 from tactkit.policies.beast.config import BeastConfig
 from tactkit.policies.implicit_rdp.config import ImplicitRDPConfig
 
@@ -33,6 +41,9 @@ class PolicyConfig:
     size: str = "small"
     # --- data
     fps: float = 24.0  # control grid the store is aligned to
+    # episodes of an episode store to train on (tactkit.store.selection): "success" (the
+    # operator's verdict), "score>=0.8" (the task's score), indices "0,2,5-9"; empty: all
+    episodes: str = ""
     obs_keys: list[str] = field(
         default_factory=lambda: [
             "observation.images.wrist",
@@ -104,6 +115,9 @@ class PolicyConfig:
     val_every: int = 500
     ckpt_every: int = 1000
     log_every: int = 10
+    # training logs besides metrics.jsonl, through accelerate's trackers: "auto" (TensorBoard
+    # when it is installed), "none", "tensorboard", "wandb", or a comma-separated list
+    log_with: str = "auto"
     num_workers: int = 0
     threads: int = 0  # torch intra-op threads for training; 0 = torch's default (all cores)
     latent_stat_samples: int = 4096  # windows encoded to compute the LDP latent statistics
@@ -169,6 +183,9 @@ def load_policy_config(name_or_path: str | Path, overrides: list[str] | tuple[st
     base = load_yaml(find_config("policy", name_or_path))
     over = parse_overrides(list(overrides))
     size = over.get("size", base.get("size", "small"))
+    sizes = sorted(q.stem[len("size_"):] for q in (config_dir() / "policy").glob("size_*.yaml"))
+    if str(size) not in sizes:
+        raise ConfigError(f"size={size!r} is not a network size; choose one of {', '.join(sizes)}")
     size_file = find_config("policy", f"size_{size}")
     data = merge(merge(base, load_yaml(size_file)), over)
     data["size"] = size

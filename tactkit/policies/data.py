@@ -153,12 +153,21 @@ def disk_view(path: str | Path, cfg: PolicyConfig, keys: list[str]) -> ReplayBuf
             )
         if store.num_episodes == 0:
             raise ValueError(f"store {path} has no committed episodes")
-        rb = cached_view(store, cfg.fps, sources, workers=align_workers())
+        episodes = None
+        if cfg.episodes:
+            from tactkit.store.selection import select_episodes
+
+            episodes = select_episodes(store, cfg.episodes)
+            log.info("training on %d of %d episodes (%s)", len(episodes), store.num_episodes, cfg.episodes)
+        rb = cached_view(store, cfg.fps, sources, workers=align_workers(), episodes=episodes)
         if rb.n_episodes == 0:
             raise ValueError(f"store {path}: no episode could be aligned at {cfg.fps} Hz "
                              f"(skipped: {rb.attrs.get('skipped_episodes')})")
         rb = rb.renamed(key_map)  # the view caches the store's streams; the config's names on top
     else:
+        if cfg.episodes:
+            raise ValueError(f"episodes={cfg.episodes!r} selects episodes of an episode store by their metadata; "
+                             f"{path} is a replay buffer")
         rb = ReplayBuffer.open(path, key_map=key_map)
     available = list(rb.data.keys()) if hasattr(rb.data, "keys") else list(rb.data)
     missing = [k for k in keys if k not in available]

@@ -1,9 +1,14 @@
 """One training loop for every policy, data-parallel through ``accelerate``.
 
 A policy is a module whose ``forward(batch)`` returns ``(loss, metrics)``. :func:`fit` runs
-AdamW with a cosine schedule, gradient clipping, EMA of the weights, a tqdm bar (loss and
-samples/s), metrics to ``metrics.jsonl``, optional validation and periodic checkpoints, and
-resumes bit-exactly from ``train_state/``. The same code runs single-process on a CPU and
+AdamW with a cosine schedule, gradient clipping, EMA of the weights, a labelled tqdm bar (loss
+and samples/s), metrics to ``metrics.jsonl`` and to accelerate's trackers (TensorBoard by
+default when installed, Weights & Biases with ``log_with=wandb``: loss, learning rate,
+samples/s, validation loss), optional validation and periodic checkpoints, and resumes from
+``train_state/``: bit-exactly when resumed to the same ``num_steps``; a larger ``num_steps``
+stretches the cosine schedule to the new end (the learning rate rises from its value at the
+old end to the stretched schedule's value at the resumed step, then decays to 0 at the new
+end), which :func:`fit` reports. The same code runs single-process on a CPU and
 under ``accelerate launch`` on several GPUs or nodes (each process draws its own batches;
 the effective batch is ``batch_size x num_processes``).
 
@@ -13,6 +18,7 @@ Run directory::
     checkpoint/       the inference checkpoint (see tactkit.policies.checkpoint)
     train_state/      weights, EMA, optimiser, schedule, RNG and step for --resume
     metrics.jsonl     one JSON object per log line (train) or validation
+    logs/             tracker output (TensorBoard event files; ``tensorboard --logdir runs``)
 """
 
 from __future__ import annotations
@@ -69,6 +75,41 @@ class FitResult:
     out_dir: Path
 
 
+def resolve_trackers(log_with: str) -> list[str]:
+    """Tracker names for accelerate from the ``log_with`` setting (see :class:`PolicyConfig`)."""
+    from accelerate.utils import is_tensorboard_available, is_wandb_available
+
+    names = [n.strip().lower() for n in log_with.split(",") if n.strip()]
+    if names in ([], ["none"]):
+        return []
+    if names == ["auto"]:
+        return ["tensorboard"] if is_tensorboard_available() else []
+    available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
+    for n in names:
+        if n not in available:
+            raise ValueError(f"log_with={log_with!r}: {n!r} is not one of auto, none, tensorboard, wandb")
+        if not available[n]():
+            raise ValueError(f"log_with={n} needs the {n} package: pip install {n}")
+    return names
+
+
+def _hparams(cfg: PolicyConfig) -> dict[str, Any]:
+    """The config flattened to scalars (what TensorBoard's hparams accept)."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}{k}.", v)
+        elif isinstance(value, (bool, int, float, str)):
+            out[prefix[:-1]] = value
+        else:
+            out[prefix[:-1]] = str(value)
+
+    walk("", cfg.to_dict())
+    return out
+
+
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -102,17 +143,27 @@ def fit(
     progress: bool = True,
     accelerator: Any = None,
     stop_at: int | None = None,
+    desc: str | None = None,
+    previous_num_steps: int | None = None,
+    echo: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Train ``model`` for ``cfg.num_steps`` optimiser steps; ``save_checkpoint(dir, module,
     step)`` writes the inference checkpoint (called on the main process only). ``stop_at``
-    ends this run early at that step with a resumable checkpoint (time-limited jobs)."""
+    ends this run early at that step with a resumable checkpoint (time-limited jobs).
+    ``desc`` labels the progress bar; ``previous_num_steps`` (resume) is the total the saved
+    state was scheduled for, so that extending a run can say what its schedule does;
+    ``echo`` receives lines for people (default: the log)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
-    acc = accelerator or Accelerator()
+    say = echo or log.info
+    trackers = resolve_trackers(cfg.log_with)
+    acc = accelerator or Accelerator(log_with=trackers or None, project_dir=str(out_dir))
+    if accelerator is not None and trackers and not acc.log_with:
+        trackers = []  # the caller's accelerator was built without trackers
     set_seed(cfg.seed + acc.process_index)
     if len(train_set) == 0:
         raise ValueError("the training split has no windows (too few or too short episodes)")
@@ -147,7 +198,22 @@ def fit(
         if "rng" in st:
             set_rng_state(*st["rng"])
         step = int(st["step"])
-        log.info("resuming %s at step %d", out_dir, step)
+        inner = sched.scheduler if hasattr(sched, "scheduler") else sched
+        if previous_num_steps is not None and previous_num_steps != cfg.num_steps and step < cfg.num_steps:
+            old_lr = float(inner.optimizer.param_groups[0]["lr"])
+            for group, base, fn in zip(inner.optimizer.param_groups, inner.base_lrs, inner.lr_lambdas):
+                group["lr"] = base * fn(step)
+            inner._last_lr = [g["lr"] for g in inner.optimizer.param_groups]
+            say(f"resuming {out_dir} at step {step} with num_steps {previous_num_steps} -> {cfg.num_steps}: the "
+                f"cosine schedule is stretched to end at step {cfg.num_steps}; the learning rate goes from "
+                f"{old_lr:.3g} (step {step} of the old schedule) to {inner._last_lr[0]:.3g} and decays to 0 at "
+                f"step {cfg.num_steps}. Not the same run as {cfg.num_steps} steps from scratch (resuming to "
+                "the same num_steps is bit-exact)")
+        elif step >= cfg.num_steps:
+            say(f"{out_dir} is already at step {step} of num_steps {cfg.num_steps}: nothing to train "
+                "(raise num_steps to extend it)")
+        else:
+            say(f"resuming {out_dir} at step {step} of {cfg.num_steps} (bit-exact continuation)")
     if acc.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
         if not resume:
@@ -167,8 +233,11 @@ def fit(
             save_checkpoint(out_dir / "checkpoint", ema.model if ema else raw, step)
         acc.wait_for_everyone()
 
+    if trackers:
+        acc.init_trackers("logs", config=_hparams(cfg))
     model.train()
-    bar = tqdm(total=cfg.num_steps, initial=step, disable=not (progress and acc.is_main_process), unit="step", dynamic_ncols=True)
+    bar = tqdm(total=cfg.num_steps, initial=step, disable=not (progress and acc.is_main_process), unit="step",
+               dynamic_ncols=True, desc=desc)
     t_start = time.perf_counter()
     steps_this_run = 0
     loss_val = float("nan")
@@ -198,10 +267,15 @@ def fit(
                 rec = {"step": step, "loss": loss_val, "lr": sched.get_last_lr()[0], "samples_per_s": rate,
                        "epoch": epoch, **{k: float(v) for k, v in info.items()}}  # fmt: skip
                 _append_jsonl(metrics_path, rec)
+            if trackers and (step % cfg.log_every == 0 or step == cfg.num_steps):
+                acc.log({"loss": loss_val, "lr": sched.get_last_lr()[0], "samples_per_s": rate,
+                         **{k: float(v) for k, v in info.items()}}, step=step)
             if val_loader is not None and (step % cfg.val_every == 0 or step == cfg.num_steps):
                 val_loss = evaluate(ema.model if ema else model, val_loader, seed=cfg.seed)
                 if acc.is_main_process:
                     _append_jsonl(metrics_path, {"step": step, "val_loss": val_loss})
+                if trackers:
+                    acc.log({"val_loss": val_loss}, step=step)
             if step % cfg.ckpt_every == 0 and step < cfg.num_steps:
                 checkpoint(step)
             if step >= last:
@@ -210,5 +284,7 @@ def fit(
         skip = 0
     bar.close()
     checkpoint(step)
+    if trackers:
+        acc.end_training()
     rate = steps_this_run * samples_per_step / max(time.perf_counter() - t_start, 1e-9)
     return FitResult(step, loss_val, rate, val_loss, out_dir)

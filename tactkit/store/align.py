@@ -95,11 +95,11 @@ def align_episode(ep: Episode, fps: float, keys: Sequence[str], interp_keys: set
     stamps = {k: s.timestamps for k, s in loaded.items()}
     empty = [k for k, ts in stamps.items() if len(ts) == 0]
     if empty:
-        log.warning("episode %s: skipped, streams without samples: %s", ep.name, empty)
+        log.info("episode %s: skipped, streams without samples: %s", ep.name, empty)
         return None
     ticks = grid(list(stamps.values()), fps)
     if len(ticks) == 0:
-        log.warning("episode %s: skipped, streams do not overlap in time", ep.name)
+        log.info("episode %s: skipped, streams do not overlap in time", ep.name)
         return None
     out: dict[str, np.ndarray] = {}
     for k in keys:
@@ -196,6 +196,35 @@ def _aligned_episodes(store: EpisodeStore, indices: list[int], fps: float, keys:
         bar.close()
 
 
+def expand_keys(patterns: Sequence[str], available: Sequence[str]) -> list[str]:
+    """Keys matching ``patterns`` (exact names or globs as in the policy configs,
+    ``observation.tactile.*.marker_offset``), in pattern order; a pattern matching no key is
+    an error that names it."""
+    out: list[str] = []
+    for pattern in patterns:
+        if not any(c in pattern for c in "*?["):
+            hits = [pattern] if pattern in available else []
+        else:
+            hits = sorted(k for k in available if fnmatch.fnmatchcase(k, pattern))
+        if not hits:
+            raise KeyError(f"unknown stream keys [{pattern!r}]: no stream matches; the store has "
+                           f"{', '.join(available)}")
+        out += [h for h in hits if h not in out]
+    return out
+
+
+def _empty_streams(store: EpisodeStore, indices: Sequence[int], keys: Sequence[str]) -> dict[str, list[str]]:
+    """``{key: names of the episodes where it has no samples}`` for keys empty somewhere."""
+    empty: dict[str, list[str]] = {}
+    for i in indices:
+        ep = store.episode(i)
+        lengths = ep.lengths
+        for k in keys:
+            if lengths.get(k, 0) == 0:
+                empty.setdefault(k, []).append(ep.name)
+    return empty
+
+
 def align(
     store: EpisodeStore,
     fps: float,
@@ -213,27 +242,47 @@ def align(
 ) -> ReplayBuffer:
     """Build the training view of ``store`` at ``fps`` (see module doc for the semantics).
 
-    ``keys``: streams to include (default all); ``interpolate``: glob patterns of float
-    streams to interpolate linearly; ``out``: write to this path (Zarr ``zarr_format`` 2 or 3)
-    instead of returning an in-memory buffer; ``image_quality``: JPEG quality of images in a
-    format-3 output (default: the store's); ``episodes``: committed episode indices (default
-    all); ``workers``: processes aligning episodes in parallel (reading, checking digests and
-    decoding images), the writing stays in this process; ``attrs``: extra entries for the
-    view's ``tactkit`` attributes; ``check``: also check each episode's metadata and commit
-    record against the index (training does). Episodes where a key has no samples
-    are skipped with a warning and listed in ``attrs["skipped_episodes"]``.
+    ``keys``: streams to include, names or glob patterns (default all); ``interpolate``: glob
+    patterns of float streams to interpolate linearly; ``out``: write to this path (Zarr
+    ``zarr_format`` 2 or 3) instead of returning an in-memory buffer; ``image_quality``: JPEG
+    quality of images in a format-3 output (default: the store's); ``episodes``: committed
+    episode indices (default all); ``workers``: processes aligning episodes in parallel
+    (reading, checking digests and decoding images), the writing stays in this process;
+    ``attrs``: extra entries for the view's ``tactkit`` attributes; ``check``: also check each
+    episode's metadata and commit record against the index (training does).
+
+    Empty streams: with the default keys, a stream without samples in every selected episode
+    (a headset hand that was not used) is left out, listed in ``attrs["dropped_keys"]``.
+    Episodes where a kept key has no samples, or whose streams do not overlap in time, are
+    skipped and listed in ``attrs["skipped_episodes"]`` (why in ``attrs["skip_reasons"]``).
+    No aligned episode at all is an error that says why, and nothing is written.
 
     Written views with JPEG images at the store's quality get the recorded frames copied
     byte for byte (no decode, no second JPEG generation).
     """
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps}")
-    keys = list(store.streams) if keys is None else list(keys)
-    unknown = [k for k in keys if k not in store.streams]
-    if unknown:
-        raise KeyError(f"unknown stream keys {unknown}; the store has {list(store.streams)}")
+    explicit = keys is not None
+    keys = list(store.streams) if keys is None else expand_keys(list(keys), list(store.streams))
     if TIMESTAMP_KEY in keys:
         raise ValueError(f"'{TIMESTAMP_KEY}' is reserved for the tick times")
+    indices = list(range(store.num_episodes)) if episodes is None else list(episodes)
+    if not indices:
+        raise ValueError(f"{store.path}: no committed episodes to align")
+    if out is not None and not overwrite:
+        from tactkit.store import _paths
+        from tactkit.store.errors import StoreError
+
+        if _paths.exists(out):
+            raise StoreError(f"{out} already exists (pass overwrite=True to replace it)")
+    empty = _empty_streams(store, indices, keys)
+    dropped = {} if explicit else {k: "no samples in any episode" for k, eps in empty.items()
+                                   if len(eps) == len(indices)}
+    if dropped:
+        log.warning("left out of the view, without samples in every episode: %s", ", ".join(sorted(dropped)))
+        keys = [k for k in keys if k not in dropped]
+    if not keys:
+        raise ValueError(f"{store.path}: every stream is empty in every selected episode")
     interp_keys: set[str] = set()
     for pattern in interpolate:
         matched = [k for k in keys if fnmatch.fnmatchcase(k, pattern)]
@@ -242,34 +291,42 @@ def align(
                 interp_keys.add(k)
             elif pattern == k:
                 raise ValueError(f"stream '{k}' is {store.streams[k].dtype}; only float streams interpolate")
-    indices = list(range(store.num_episodes)) if episodes is None else list(episodes)
     attrs = {
         "fps": float(fps), "source": store.path, "keys": keys, "interpolated": sorted(interp_keys),
         "alignment": "latest sample at or before each tick; interpolated keys: linear/nlerp",
-        "source_episodes": [], "skipped_episodes": [], **(attrs or {}),
+        "source_episodes": [], "skipped_episodes": [], "skip_reasons": {}, "dropped_keys": dropped,
+        **(attrs or {}),
     }
     aligned: list[dict[str, np.ndarray]] = []
     writer = None
     copy_jpeg: set[str] = set()
-    if out is not None:
-        quality = store.image_quality if image_quality is None else image_quality
-        writer = ReplayBufferWriter(out, zarr_format=zarr_format, image_quality=quality,
-                                    overwrite=overwrite, attrs=attrs)
-        if zarr_format == 3 and quality == store.image_quality:
-            copy_jpeg = {k for k in keys if store.streams[k].is_image}
+    quality = store.image_quality if image_quality is None else image_quality
+    if out is not None and zarr_format == 3 and quality == store.image_quality:
+        copy_jpeg = {k for k in keys if store.streams[k].is_image}
     for name, result in _aligned_episodes(store, indices, fps, keys, interp_keys, copy_jpeg,
                                           workers, progress, check):
         if result is None:
+            missing = [k for k in keys if name in empty.get(k, ())]
             attrs["skipped_episodes"].append(name)
+            attrs["skip_reasons"][name] = (f"no samples of {', '.join(missing)}" if missing
+                                           else "streams do not overlap in time")
             continue
         attrs["source_episodes"].append(name)
-        if writer is not None:
-            writer.add_episode(result)
-        else:
+        if out is None:
             aligned.append(result)
+            continue
+        if writer is None:  # created with the first aligned episode: nothing is written for no data
+            writer = ReplayBufferWriter(out, zarr_format=zarr_format, image_quality=quality,
+                                        overwrite=overwrite, attrs=attrs)
+        writer.add_episode(result)
+    if not attrs["source_episodes"]:
+        reasons = "; ".join(f"{name}: {why}" for name, why in attrs["skip_reasons"].items())
+        raise ValueError(f"{store.path}: no episode could be aligned ({reasons})"
+                         + ("" if explicit else "; choose the streams to align with keys / --keys"))
+    if attrs["skipped_episodes"]:
+        log.warning("%d of %d episodes skipped: %s", len(attrs["skipped_episodes"]), len(indices),
+                    "; ".join(f"{n}: {why}" for n, why in attrs["skip_reasons"].items()))
     if writer is not None:
         writer.root.attrs["tactkit"] = attrs
         return writer.close()
-    if not aligned:
-        raise ValueError(f"{store.path}: no episode could be aligned (skipped: {attrs['skipped_episodes']})")
     return ReplayBuffer.from_episodes(aligned, attrs=attrs)

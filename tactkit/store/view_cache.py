@@ -52,9 +52,10 @@ def cache_dir() -> Path:
 
 
 def view_key(store: EpisodeStore, fps: float, keys: Sequence[str],
-             interpolate: Sequence[str] = DEFAULT_INTERPOLATE) -> str:
-    """The hash a cached view is filed under (store content, fps, keys, interpolation)."""
-    doc = {
+             interpolate: Sequence[str] = DEFAULT_INTERPOLATE, episodes: Sequence[int] | None = None) -> str:
+    """The hash a cached view is filed under (store content, fps, keys, interpolation, and the
+    selected episodes when not all)."""
+    doc: dict[str, Any] = {
         "view_version": VIEW_VERSION,
         "episodes": store.content_key(),
         "streams": {k: store.streams[k].to_json() for k in keys},
@@ -62,20 +63,24 @@ def view_key(store: EpisodeStore, fps: float, keys: Sequence[str],
         "keys": list(keys),
         "interpolate": list(interpolate),
     }
+    if episodes is not None:
+        doc["selected"] = [int(i) for i in episodes]
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def cached_view(store: EpisodeStore, fps: float, keys: Sequence[str],
                 interpolate: Sequence[str] = DEFAULT_INTERPOLATE, workers: int = 1,
-                directory: Path | None = None, progress: bool = False) -> ReplayBuffer:
-    """The aligned view of ``store`` (opened from the cache, built there first if needed).
+                directory: Path | None = None, progress: bool = False,
+                episodes: Sequence[int] | None = None) -> ReplayBuffer:
+    """The aligned view of ``store`` (opened from the cache, built there first if needed);
+    ``episodes``: committed episode indices to align (default all).
 
     Building checks the store as it reads it, in one pass: every episode's metadata and commit
     record (equal to the index's copy), every stream's sample count and every chunk (present,
     CRC-32C, content digest), so a view never holds data that differs from what was committed;
     a problem is a :class:`StoreError` naming episode, stream and chunk."""
     keys = list(keys)
-    key = view_key(store, fps, keys, interpolate)
+    key = view_key(store, fps, keys, interpolate, episodes)
     views = (directory or cache_dir()) / "views"
     views.mkdir(parents=True, exist_ok=True)
     target = views / f"{key}.zarr"
@@ -98,7 +103,7 @@ def cached_view(store: EpisodeStore, fps: float, keys: Sequence[str],
         try:
             align(store, fps=fps, keys=keys, interpolate=interpolate, out=str(tmp), workers=workers,
                   progress=progress, attrs={"cache_key": key, "created_wall_time": time.time()},
-                  check=True)
+                  check=True, episodes=episodes)
             os.rename(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -25,6 +25,15 @@ from tactkit.teleop.client import HeadsetClient
 
 log = logging.getLogger(__name__)
 
+
+def key_help() -> str:
+    """The key table of the module docstring, as the terminal shows it."""
+    import textwrap
+
+    block = __doc__.split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    return "keys:\n" + textwrap.indent(textwrap.dedent(block).replace("``", ""), "  ")
+
+
 MOVES = {"w": (0, 1), "s": (0, -1), "a": (1, 1), "d": (1, -1), "r": (2, 1), "f": (2, -1)}
 EPISODE_KEYS = {"1": ("start_episode", {}), "2": ("stop_episode", {"success": True}),
                 "3": ("stop_episode", {"success": False}), "4": ("discard_episode", {})}
@@ -85,7 +94,7 @@ def run_desk(client: HeadsetClient, step: float = 0.005, rate_hz: float = 60.0) 
     last_status = 0.0
     try:
         tty.setcbreak(fd)
-        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        print(key_help(), file=sys.stderr)
         while True:
             t = time.monotonic() - t0
             if select.select([sys.stdin], [], [], 0)[0]:

@@ -43,7 +43,6 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import bson
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -53,6 +52,15 @@ from tactkit.teleop.retarget import quat_wxyz_to_rot, rot_to_quat_wxyz
 from tactkit.teleop.security import is_loopback
 
 log = logging.getLogger(__name__)
+
+
+def _bson():
+    """The ``bson`` module (pymongo's), which the TactAR app's messages need: the ``quest`` extra."""
+    try:
+        import bson
+    except ImportError as exc:
+        raise ImportError("the TactAR Quest app speaks BSON: pip install 'tactkit[quest]' (pymongo)") from exc
+    return bson
 
 M_UNITY_TO_H = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 MAX_BODY_BYTES = 16384
@@ -223,7 +231,7 @@ def image_document(fb: P.Feedback, cfg: QuestConfig) -> dict | None:
 
 def image_datagrams(doc: dict, chunk: int) -> list[bytes]:
     """The app's image framing: total length (uint32 LE), chunk size (uint32 LE), chunks."""
-    data = bson.encode(doc)
+    data = _bson().encode(doc)
     parts = [struct.pack("<I", len(data)), struct.pack("<I", chunk)]
     parts += [data[i:i + chunk] for i in range(0, len(data), chunk)]
     return parts
@@ -319,6 +327,7 @@ class QuestAdapter:
         return 200
 
     def start(self) -> QuestAdapter:
+        _bson()  # fail here, with the install hint, rather than in the feedback thread
         for target, name in ((self._http.serve_forever, "quest-http"), (self._feedback_loop, "quest-udp")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
@@ -359,17 +368,17 @@ class QuestAdapter:
             self.publish(fb)
             text = fb.log[-1] if fb.log else fb.status
             if text != last_log:
-                self._send(cfg.port_log, bson.encode({"text": text}))
+                self._send(cfg.port_log, _bson().encode({"text": text}))
                 last_log = text
 
     def publish(self, fb: P.Feedback) -> None:
         """Send one feedback message to the app as its BSON datagrams."""
         cfg = self.config
-        self._send(cfg.port_robot, bson.encode(robot_document(fb, cfg, self.calibration)))
+        self._send(cfg.port_robot, _bson().encode(robot_document(fb, cfg, self.calibration)))
         for doc in tactile_documents(fb):
-            self._send(cfg.port_tactile, bson.encode(doc))
+            self._send(cfg.port_tactile, _bson().encode(doc))
         for doc in force_documents(fb, cfg):
-            self._send(cfg.port_force, bson.encode(doc))
+            self._send(cfg.port_force, _bson().encode(doc))
         doc = image_document(fb, cfg)
         if doc is not None:
             for part in image_datagrams(doc, cfg.image_chunk):

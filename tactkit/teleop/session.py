@@ -9,6 +9,7 @@ policy controller uses.
 
 from __future__ import annotations
 
+import collections
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,25 @@ from tactkit.teleop.recording import RecordingSession, session_streams
 from tactkit.teleop.retarget import quat_wxyz_to_rot
 
 log = logging.getLogger(__name__)
+
+
+class CountingFilter:
+    """The safety filter, counting per limit the commands it changed (for the session summary)."""
+
+    def __init__(self, inner: SafetyFilter) -> None:
+        self.inner = inner
+        self.counts: collections.Counter = collections.Counter()
+        self.commands = 0
+
+    def filter(self, command, state):
+        out = self.inner.filter(command, state)
+        self.commands += 1
+        for names in self.inner.report.violations.values():
+            self.counts.update(names)
+        return out
+
+    def reset(self, arm: str | None = None) -> None:
+        self.inner.reset(arm)
 
 
 @dataclass
@@ -101,7 +121,7 @@ class TeleopSession:
                     sensor = build_sensor(cfg)
                     sensor.connect()
                     self.sensors[name] = sensor
-        self.safety = SafetyFilter(setup.controller.safety)
+        self.safety = CountingFilter(SafetyFilter(setup.controller.safety))
         if record:
             self._open_store(record, robot, task, clock)
         self.bridge = TeleopBridge(self.robot, config.bridge, safety=self.safety, sensors=self.sensors,
@@ -129,6 +149,8 @@ class TeleopSession:
         else:
             self.store = EpisodeStore.create(path, streams, attrs={"source": "tactkit teleop", "robot": robot,
                                                                    "teleop": to_dict(self.config)})
+        self.record_path = path
+        self.episodes_before = self.store.num_episodes
         meta: dict[str, Any] = {"robot": robot, "retarget_mode": self.config.bridge.retarget.mode,
                                 "translation_scale": self.config.bridge.retarget.translation_scale}
         calibration = {"headset_in_robot_base": list(self.config.bridge.retarget.calibration)}
@@ -159,6 +181,34 @@ class TeleopSession:
             for sensor in self.sensors.values():
                 sensor.disconnect()
             self.robot.disconnect()
+
+    def summary(self) -> str:
+        """What the session did, for when it ends (Ctrl-C included): commands and latency,
+        rejected messages, stream losses, safety-filter shares, episodes stored and where."""
+        from tactkit.real.summary import describe_safety
+
+        b = self.bridge
+        lat = sorted(b.stats.latency)
+        timing = ""
+        if lat:
+            p50, p99 = (lat[min(len(lat) - 1, int(q * len(lat)))] * 1e3 for q in (0.5, 0.99))
+            timing = f", headset pose -> command p50 {p50:.2f} ms p99 {p99:.2f} ms"
+        lines = [f"teleop: {b.stats.commands_sent} commands{timing}; rejected {b.rejects.total} messages"
+                 + (f" {b.rejects.as_dict()}" if b.rejects.total else "")
+                 + f"; headset stream lost {b.stats.stream_losses} times while engaged"]
+        if self.safety.commands:
+            lines.append("teleop: " + describe_safety(self.safety.counts, self.safety.commands).replace(
+                "robot ticks", "commands"))
+        rec = self.recorder
+        if rec is None:
+            lines.append("teleop: not recording (--record PATH to store episodes)")
+        else:
+            stored = rec.episodes - self.episodes_before
+            lines.append(f"teleop: {stored} episodes stored this session in {self.record_path} ({rec.episodes} "
+                         f"in the store; {rec.discarded} discarded, {rec.dropped} dropped samples"
+                         + (f", {rec.failed} store operations FAILED (see the log)" if rec.failed else "")
+                         + f"); look at them with: tactkit dataset info {self.record_path}")
+        return "\n".join(lines)
 
     def status_line(self) -> str:
         """For display from another thread: only reads copies the bridge thread refreshes."""
