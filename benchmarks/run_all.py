@@ -74,6 +74,7 @@ BENCHES: dict[str, Bench] = {
                          ("--sizes", "10", "--workers", "1", "--sections", "scale")),
     "teleop_fuzz": Bench(("--curve",), ("--messages", "2000")),
     "teleop_latency": Bench((), ("--quick",)),
+    "teleop_operator": Bench(("--tasks", "wipe", "peel", "--episodes", "10"), ("--tasks", "wipe", "--episodes", "1")),
     "tokenizer_bench": Bench((), ("--quick",)),
     "tracker_accuracy": Bench((), ("--frames", "5")),
     "tracker_speed": Bench((), ("--frames", "30")),

@@ -59,7 +59,9 @@ def _parse_rest(args: argparse.Namespace) -> argparse.Namespace:
     if not args.data and not args.print_config:
         raise ValueError("--data PATH is required (an episode store or replay buffer)")
     if args.select:
-        args.overrides.append(f"episodes={args.select}")
+        import json
+
+        args.overrides.append(f"episodes={json.dumps(args.select)}")  # a YAML string, even for "3"
     return args
 
 

@@ -35,7 +35,7 @@ def test_teleop_runs_on_fake_robot(capsys):
                "--no-keyboard", "--duration", "0.5", "bridge.retarget.mode=translation",
                "controller.safety.max_force=30", "robot.time_constant=0.05"])
     assert rc == 0
-    assert "teleop: 0 commands, rejected 0" in capsys.readouterr().out
+    assert "teleop: 0 commands; rejected 0 messages" in capsys.readouterr().out
 
 
 def test_config_overrides_name_bad_keys():
