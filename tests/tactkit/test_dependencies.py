@@ -8,15 +8,20 @@ import re
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import pytest
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: what only an extra may provide
-OPTIONAL = ("pymongo", "bson", "matplotlib", "imageio", "imageio_ffmpeg", "tensorboard", "wandb")
+OPTIONAL = ("pymongo", "bson", "matplotlib", "imageio", "imageio_ffmpeg", "tensorboard", "wandb", "av", "rerun",
+            "pyarrow")
 
 
 def _names(reqs: list[str]) -> set[str]:
@@ -38,7 +43,7 @@ def _extra(name: str) -> set[str]:
 
 def test_extras_by_role():
     core = _names(PYPROJECT["project"]["dependencies"])
-    assert not core & {"pymongo", "matplotlib", "imageio", "tensorboard"}, core
+    assert not core & {"pymongo", "matplotlib", "imageio", "tensorboard", "av", "rerun-sdk", "pyarrow"}, core
     assert "pymongo" in _extra("quest")
     assert {"matplotlib", "tensorboard"} <= _extra("viz")
     drivers = set().union(*(_extra(n) for n in ("flexiv", "franka", "ur", "realsense", "spacemouse")))
