@@ -132,7 +132,11 @@ class SimOperator:
         self._last = self.t0
         self._fb: collections.deque[tuple[float, P.Feedback]] = collections.deque(maxlen=256)
         self._robot_t: tuple[float, float] | None = None  # (feedback t, wall time it arrived)
-        self._robot_now = -math.inf
+        self._robot_rate = 1.0  # robot seconds per wall second, as the feedback shows it
+        self._rate_window_s = 1.0
+        self._clock: collections.deque[tuple[float, float]] = collections.deque()  # (arrival, feedback t)
+        self._robot_floor = -math.inf  # robot_time() never goes back within a scene
+        self._body_t = 0.0  # the operator's own clock for tremor and drift (robot time)
         self.log: list[dict] = []  # per-episode summaries
         self.reclutches = 0  # times the clutch let go (stream stalled) and was squeezed again
         self._origin: tuple[np.ndarray, Rotation, np.ndarray, Rotation] | None = None
@@ -147,40 +151,65 @@ class SimOperator:
                 break
             now = time.monotonic()
             self._fb.append((now, fb))
+            if self._robot_t is not None and fb.t < self._robot_t[0] - 0.05:
+                # a new scene: its clock starts again
+                self._robot_floor = -math.inf
+                self._clock.clear()
             self._robot_t = (fb.t, now)
+            self._clock.append((now, fb.t))
+        self._update_rate()
         self.scene_sub.poll(0)
+
+    def _update_rate(self) -> None:
+        """How fast the robot's clock runs against the wall clock, over the last second of
+        feedback (a window long enough that feedback arriving in bursts, when this process or
+        the bridge was kept waiting, does not show as a clock that stops and jumps)."""
+        clock = self._clock
+        if len(clock) < 2:
+            return
+        rx_new, t_new = clock[-1]
+        while len(clock) > 2 and rx_new - clock[1][0] >= self._rate_window_s:
+            clock.popleft()
+        rx_old, t_old = clock[0]
+        if rx_new - rx_old >= 0.25 * self._rate_window_s:
+            self._robot_rate = float(np.clip((t_new - t_old) / (rx_new - rx_old), 0.05, 2.0))
 
     def perceived(self) -> P.Feedback | None:
         """The newest feedback that arrived at least ``reaction_s`` ago."""
         cutoff = time.monotonic() - self.cfg.reaction_s
-        best = None
-        for t, fb in self._fb:
+        for t, fb in reversed(self._fb):
             if t <= cutoff:
-                best = fb
-        return best
+                return fb
+        return None
 
     def newest(self) -> P.Feedback | None:
         return self._fb[-1][1] if self._fb else None
 
     def robot_time(self) -> float:
         """The robot's clock as the operator reads it from the feedback: the newest feedback's
-        time, carried forward on the wall clock for at most 0.1 s (never backwards within a
-        scene; a new scene restarts it)."""
+        time, carried forward at the rate the robot's clock has been running (a simulation in
+        slow motion runs slower than the wall clock) for at most 0.1 s, never backwards within
+        a scene."""
         if self._robot_t is None:
             return 0.0
         t, rx = self._robot_t
-        return t + min(time.monotonic() - rx, 0.1)
+        now = max(t + self._robot_rate * min(time.monotonic() - rx, 0.1), self._robot_floor)
+        self._robot_floor = now
+        return now
 
     # ----------------------------------------------------------------- body
     def _tick(self) -> None:
         """Send one pose (intended hand + tremor + drift + noise), keep the send rate."""
         now = time.monotonic()
-        dt = now - self._last
-        self._last = now
         t = now - self.t0
-        self.drift += self.rng.normal(0, self.cfg.drift_m_per_sqrt_s * math.sqrt(max(dt, 1e-4)), 3)
-        self.drift *= 0.999  # a person re-centres slowly
-        tremor = sum(self.cfg.tremor_m * np.sin(2 * math.pi * f * t + ph) for f, ph in self.tremor)
+        # tremor and drift run on the robot's clock, so that a recording made while the
+        # simulation ran in slow motion shows a person's motion at its real pace
+        dt = min(max((now - self._last) * self._robot_rate, 0.0), 0.1)
+        self._last = now
+        self._body_t += dt
+        self.drift += self.rng.normal(0, self.cfg.drift_m_per_sqrt_s * math.sqrt(max(dt, 1e-6)), 3)
+        self.drift *= 0.999 ** (dt * self.cfg.rate_hz)  # a person re-centres slowly
+        tremor = sum(self.cfg.tremor_m * np.sin(2 * math.pi * f * self._body_t + ph) for f, ph in self.tremor)
         pos = self.hand + tremor + self.drift + self.rng.normal(0, self.cfg.tracking_noise_m, 3)
         hand = P.Hand(wrist=P.Pose(pos=tuple(pos.tolist()), quat=_wxyz(self.hand_rot)),
                       index_trigger=self.index, hand_trigger=self.grip,
@@ -227,19 +256,35 @@ class SimOperator:
 
     def _engage(self) -> None:
         """Release the grip if held, then squeeze it: the clutch engages where the robot stands,
-        which (as the feedback shows it) becomes the origin of the hand's motion."""
+        which (as the feedback shows it) becomes the origin of the hand's motion. The grip stays
+        released long enough for a bridge that is behind to see it (the clutch engages only
+        after it was seen released), and the operator waits until the feedback shows the clutch
+        engaged, squeezing again (up to five times) if it does not."""
         t_robot = self.robot_time()
-        if self.grip > 0.0:
-            self._ramp_grip(0.0, 0.1)
-        self._hold(0.1)
-        fb = self.newest()
-        if fb is None or not fb.arms:
-            raise TimeoutError("no robot pose in the bridge's feedback")
-        self._origin = (np.asarray(fb.arms[0].tcp.pos, dtype=np.float64), _quat(fb.arms[0].tcp.quat),
-                        self.hand.copy(), self.hand_rot)
-        self._ramp_grip(1.0)
-        self._engaged_at = time.monotonic()
-        self._paused_s += max(0.0, self.robot_time() - t_robot)
+        for _ in range(5):
+            if self.grip > 0.0:
+                self._ramp_grip(0.0, 0.1)
+            self._hold(0.3)
+            fb = self.newest()
+            if fb is None or not fb.arms:
+                raise TimeoutError("no robot pose in the bridge's feedback")
+            self._origin = (np.asarray(fb.arms[0].tcp.pos, dtype=np.float64), _quat(fb.arms[0].tcp.quat),
+                            self.hand.copy(), self.hand_rot)
+            self._ramp_grip(1.0)
+            self._engaged_at = time.monotonic()
+            end = self._engaged_at + 1.0
+            while time.monotonic() < end:
+                self._tick()
+                rx, fb = self._fb[-1]
+                if rx > self._engaged_at and fb.arms and fb.arms[0].engaged:
+                    # the clutch took the robot's pose when it engaged, with the hand still
+                    # where it was: that feedback's pose is the origin
+                    self._origin = (np.asarray(fb.arms[0].tcp.pos, dtype=np.float64), _quat(fb.arms[0].tcp.quat),
+                                    *self._origin[2:])
+                    self._engaged_at = time.monotonic()  # seen engaged: watch for a let-go from here
+                    self._paused_s += max(0.0, self.robot_time() - t_robot)
+                    return
+        raise RuntimeError("the clutch does not engage: the bridge never saw the grip squeezed after release")
 
     def _control(self, command: str, **kwargs) -> P.Ack:
         ack = self.client.control(command, time.monotonic() - self.t0, timeout=10.0, **kwargs)
@@ -314,11 +359,13 @@ class SimOperator:
         depth = cfg.press_depth_m
         stats = {"samples": 0, "in_band": 0, "contact": contact}
         last_t = [self.robot_time()]
+        seen_scene = [scene]
 
         def sweep(f: float) -> None:
             nonlocal depth, path
             latest = self.scene_sub.latest
-            if latest is not None and latest.scene == scene.scene:
+            if latest is not None and latest is not seen_scene[0] and latest.scene == scene.scene:
+                seen_scene[0] = latest
                 path = _Path(latest)  # the surface may move: the operator sees it
             p, r, n = path.at(f * (path.n - 1))
             now = self.robot_time()
