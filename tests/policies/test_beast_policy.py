@@ -56,7 +56,8 @@ DISCRETE_STEPS, CONT_STEPS = 300, 150
 
 
 def _metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    """The training rows (``tactkit train`` also writes validation rows: {"step", "val_loss"})."""
+    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,7 @@ def test_teleop_with_a_sensor_rig_records(tmp_path, capsys):
         cli.join(30.0)
     out.append(capsys.readouterr().out)
     assert not cli.is_alive() and rc == [0], "".join(out)
-    assert "teleop: 1 episodes in" in "".join(out)
+    assert f"teleop: 1 episodes stored this session in {store}" in "".join(out)
 
     s = EpisodeStore.open(store)
     assert s.num_episodes == 1 and not s.verify()
