@@ -1,25 +1,28 @@
-"""Robot-loop timing of the wall-clock controller while the slow policy runs in another process.
+"""Robot-loop timing of the wall-clock controller: the robot loop in a thread vs in its own process.
 
-Two runs side by side in this process, each ``--duration`` seconds on a :class:`FakeRobot`:
+Runs, each ``--duration`` seconds on a :class:`FakeRobot`, for every load level of ``--loads``
+(that many CPU-burning processes run beside it):
 
 * **baseline** - a bare 500 Hz :class:`~tactkit.rate.RateLoop` that reads the robot and sends
-  a fixed command (nothing else running);
-* **controller** - the full :class:`~tactkit.real.runtime.WallClockRuntime`: robot loop
-  (interpolation + safety + watchdog) at 500 Hz, a fast loop stepping the policy on every new
-  sample of a 60 Hz tactile stream (capture thread), and the slow policy in a *spawned*
-  process burning ``--plan-ms`` of CPU per plan (a stand-in with RDP's costs; a real
-  checkpoint needs its cameras and tactile sensors connected, see ``tactkit control``).
+  a fixed command (nothing else running in this process);
+* **thread** - :class:`~tactkit.real.runtime.WallClockRuntime`: robot loop (interpolation +
+  safety + watchdog) at 500 Hz in this process's main thread, a fast thread stepping the policy
+  on every new sample of a 60 Hz tactile stream (capture thread), the slow-policy poller; the
+  slow policy in a *spawned* process burning ``--plan-ms`` of CPU per plan (a stand-in with
+  RDP's costs; a real checkpoint needs its cameras and tactile sensors connected);
+* **process** - :class:`~tactkit.real.robot_process.RobotProcessRuntime`: the same controller,
+  but the robot loop (driver, interpolator, safety filter, watchdog) runs in its own spawned
+  process, fed waypoints over a Unix socket pair;
 
-* **controller, real-time** - the same with ``realtime_priority`` (SCHED_FIFO for the robot
-  loop, one less for the fast loop); skipped with a note where the OS refuses it.
+each of the two designs with normal scheduling and with ``realtime_priority`` (SCHED_FIFO for
+the robot loop; skipped with a note where the OS refuses it).
 
-Reports period error (wake time - deadline) p50/p99/max and missed ticks of the robot loop,
-and the tactile-sample-to-command latency (capture -> first robot command built from it).
-``--load N`` runs N CPU-burning processes through all three runs (a training job beside the
-controller)::
+Reports period error (wake time - deadline) p50/p99/max and missed ticks of the robot loop, the
+tactile-sample-to-command latency (capture -> first robot command built from it), and the
+1-minute load average of the machine during each run (the machine may be shared)::
 
-    .venv/bin/python benchmarks/controller_timing.py --duration 10
-    .venv/bin/python benchmarks/controller_timing.py --duration 10 --load 2
+    .venv/bin/python benchmarks/controller_timing.py --duration 10              # loads 0 and 2
+    .venv/bin/python benchmarks/controller_timing.py --duration 10 --loads 2 --designs process
 """
 
 from __future__ import annotations
@@ -45,10 +48,11 @@ from tactkit.rate import RateLoop  # noqa: E402
 from tactkit.real.controller import ControllerConfig  # noqa: E402
 from tactkit.real.fake import FakeRobot, FakeRobotConfig  # noqa: E402
 from tactkit.real.robot import ArmCommand, RobotCommand  # noqa: E402
+from tactkit.real.robot_process import RobotProcessRuntime, build_robot  # noqa: E402
 from tactkit.real.runtime import WallClockRuntime  # noqa: E402
 from tactkit.real.slow_process import SlowPolicyProcess  # noqa: E402
 from tactkit.sensors.base import Sensor, SensorHealth, SensorSample  # noqa: E402
-from tactkit.sysinfo import cpu_model as _cpu_model
+from tactkit.sysinfo import cpu_model as _cpu_model  # noqa: E402
 
 TACTILE_KEY = "observation.tactile.left.embedding"
 
@@ -150,7 +154,8 @@ def _burn() -> None:
         pass
 
 
-def run_controller(duration: float, rate_hz: float, plan_ms: float, realtime_priority: int = 0) -> dict[str, float]:
+def run_controller(duration: float, rate_hz: float, plan_ms: float, realtime_priority: int = 0,
+                   design: str = "thread") -> dict:
     clock = WallClock()
     factory = functools.partial(SyntheticLoadPolicy, plan_ms)
     policy = factory()
@@ -158,12 +163,18 @@ def run_controller(duration: float, rate_hz: float, plan_ms: float, realtime_pri
     sensor.connect()
     cfg = ControllerConfig(robot_rate_hz=rate_hz, fast_rate_hz=60.0, plan_period=0.0 + 1e-3,
                            realtime_priority=realtime_priority)
-    rt = WallClockRuntime(FakeRobot(FakeRobotConfig(), clock), policy, cfg, SlowPolicyProcess(factory), [sensor], clock)
+    load0 = os.getloadavg()[0]
+    if design == "thread":
+        rt = WallClockRuntime(FakeRobot(FakeRobotConfig(), clock), policy, cfg, SlowPolicyProcess(factory), [sensor], clock)
+    else:
+        rt = RobotProcessRuntime(functools.partial(build_robot, FakeRobotConfig()), ("arm",), policy, cfg,
+                                 SlowPolicyProcess(factory), [sensor])
     try:
         report = rt.run(duration)
     finally:
         sensor.disconnect()
     lat = np.asarray(report.stats.sample_to_command) * 1e3
+    lat = lat[1:]  # the first waypoint follows a sample taken before the first plan existed
     out = report.robot_loop.as_ms()
     out.update(
         plans=report.stats.plans,
@@ -173,11 +184,10 @@ def run_controller(duration: float, rate_hz: float, plan_ms: float, realtime_pri
         latency_p99_ms=float(np.percentile(lat, 99)) if lat.size else float("nan"),
         latency_max_ms=float(lat.max()) if lat.size else float("nan"),
         fault=report.stats.fault or "none",
-        realtime=rt.realtime,
+        realtime=rt.realtime if design == "thread" else report.robot_realtime,
+        load=max(load0, os.getloadavg()[0]),
     )
     return out
-
-
 
 
 def main() -> None:
@@ -185,38 +195,49 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     ap.add_argument("--rate", type=float, default=500.0, help="robot loop rate (Hz)")
     ap.add_argument("--plan-ms", type=float, default=150.0, help="CPU time per synthetic plan")
-    ap.add_argument("--load", type=int, default=0, help="CPU-burning processes running beside all runs")
-    ap.add_argument("--realtime-priority", type=int, default=80, help="SCHED_FIFO priority of the third run")
+    ap.add_argument("--loads", default="0,2", help="comma-separated numbers of CPU-burning processes beside the runs")
+    ap.add_argument("--designs", default="thread,process", help="robot loop designs to run: thread, process")
+    ap.add_argument("--realtime-priority", type=int, default=80, help="SCHED_FIFO priority of the real-time runs")
     args = ap.parse_args()
-    burners = [multiprocessing.get_context("spawn").Process(target=_burn, daemon=True) for _ in range(args.load)]
-    for b in burners:
-        b.start()
-    try:
-        base = run_baseline(args.duration, args.rate)
-        ctrl = run_controller(args.duration, args.rate, args.plan_ms)
-        rt = run_controller(args.duration, args.rate, args.plan_ms, args.realtime_priority)
-        load = os.getloadavg()[0]
-    finally:
+    loads = [int(x) for x in args.loads.split(",") if x.strip()]
+    designs = [d.strip() for d in args.designs.split(",") if d.strip()]
+    bad = [d for d in designs if d not in ("thread", "process")]
+    if bad:
+        ap.error(f"unknown design {bad[0]!r}: use thread and/or process")
+    rows: list[tuple[int, str, dict]] = []
+    for n in loads:
+        burners = [multiprocessing.get_context("spawn").Process(target=_burn, daemon=True) for _ in range(n)]
         for b in burners:
-            b.terminate()
+            b.start()
+        try:
+            load0 = os.getloadavg()[0]
+            base = run_baseline(args.duration, args.rate)
+            base.update(load=max(load0, os.getloadavg()[0]), realtime=False)
+            rows.append((n, "baseline: bare robot loop, normal scheduling", base))
+            for design in designs:
+                for prio in (0, args.realtime_priority):
+                    r = run_controller(args.duration, args.rate, args.plan_ms, prio, design)
+                    sched = ("normal scheduling" if prio == 0 else f"SCHED_FIFO {prio}" if r["realtime"]
+                             else "real-time refused by the OS (normal scheduling)")
+                    rows.append((n, f"{design}: robot loop in {'a thread' if design == 'thread' else 'its own process'}, "
+                                    f"{sched}", r))
+        finally:
+            for b in burners:
+                b.terminate()
     print(f"# Controller timing ({args.rate:.0f} Hz robot loop, {args.duration:.0f} s per run)\n")
-    print(f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {_cpu_model()}, "
-          f"load average {load:.1f}; python {platform.python_version()}; {args.load} CPU-burning processes beside")
+    print(f"machine: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {_cpu_model()}; "
+          f"python {platform.python_version()}; this process at nice {os.nice(0)}")
     print(f"slow policy: synthetic, {args.plan_ms:.0f} ms CPU per plan, spawned process; "
-          "fast loop: 60 Hz tactile stream, event-driven\n")
-    print("| run | ticks | missed | err p50 (ms) | err p99 (ms) | err max (ms) | mean period (ms) |")
-    print("|---|---|---|---|---|---|---|")
-    rt_name = (f"controller, SCHED_FIFO {args.realtime_priority}" if rt["realtime"]
-               else "controller, real-time refused by the OS (normal scheduling)")
-    for name, r in (("baseline: bare robot loop", base), ("controller + slow process", ctrl), (rt_name, rt)):
-        print(f"| {name} | {r['ticks']} | {r['missed']} | {r['error_p50_ms']:.3f} | {r['error_p99_ms']:.3f} | "
-              f"{r['error_max_ms']:.3f} | {r['mean_period_ms']:.3f} |")
-    for name, r in (("controller", ctrl), ("controller real-time", rt)):
-        print(f"\n{name}: plans {r['plans']} (mean compute {r['plan_compute_ms']:.0f} ms), fast steps {r['fast_steps']}, "
-              f"fault: {r['fault']}; tactile sample -> command latency p50 {r['latency_p50_ms']:.2f} ms, "
-              f"p99 {r['latency_p99_ms']:.2f} ms, max {r['latency_max_ms']:.2f} ms")
-    for name, r in (("controller", ctrl), ("controller real-time", rt)):
-        print(f"p99 period error ratio {name}/baseline: {r['error_p99_ms'] / max(base['error_p99_ms'], 1e-6):.2f}")
+          "fast loop: 60 Hz tactile stream (capture thread), event-driven\n")
+    print("| burners | run | load avg (1 min) | ticks | missed | err p50 (ms) | err p99 (ms) | err max (ms) "
+          "| sample->command p50 / p99 / max (ms) | fault |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n, name, r in rows:
+        lat = (f"{r['latency_p50_ms']:.2f} / {r['latency_p99_ms']:.2f} / {r['latency_max_ms']:.2f}"
+               if "latency_p50_ms" in r else "-")
+        print(f"| {n} | {name} | {r['load']:.1f} | {r['ticks']} | {r['missed']} | {r['error_p50_ms']:.3f} | "
+              f"{r['error_p99_ms']:.3f} | {r['error_max_ms']:.3f} | {lat} | {r.get('fault', '-')} |")
+
 
 if __name__ == "__main__":
     main()

@@ -3,9 +3,12 @@
 :class:`ControllerCore` holds no threads and never reads a clock: the runtimes call it with
 the current time. Three entry points, one per loop:
 
-* :meth:`ControllerCore.robot_tick` (robot rate, e.g. 500 Hz): sample the pose trajectory
-  (or, after a watchdog fault, the braking trajectory), pass it through the safety filter,
-  return the command to send.
+* :meth:`ControllerCore.robot_tick` (robot rate, e.g. 500 Hz): check the watchdog, sample the
+  pose trajectory (or, after a fault, the braking trajectory), pass it through the safety
+  filter, return the command to send. That half lives in a
+  :class:`~tactkit.real.follower.CommandFollower`; with a robot process
+  (:mod:`tactkit.real.robot_process`) it runs there, and this object only sends it waypoints
+  (and, on a fault, the order to brake).
 * :meth:`ControllerCore.fast_step` (sensor rate): ``policy.step`` on the active plan with the
   latest fast signal, for the action time ``now + fast_period + execution_latency``; the
   result becomes a waypoint at ``now + fast_period`` (the robot executes it
@@ -21,7 +24,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -29,12 +31,11 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from tactkit.policies.interface import FastSignal, Plan, Policy
-from tactkit.real import quat as Q
+from tactkit.real.follower import ArmTarget, CommandFollower, FollowerStats, WaypointSink
 from tactkit.real.observations import ActionLayout, ObservationBuffer, state_observations
-from tactkit.real.robot import ArmCommand, RobotCommand, RobotState
+from tactkit.real.robot import RobotCommand, RobotState
 from tactkit.real.safety import SafetyConfig, SafetyFilter
-from tactkit.real.trajectory import BrakingTrajectory, CommandShaper, PoseTrajectory
-from tactkit.real.watchdog import Watchdog, WatchdogConfig
+from tactkit.real.watchdog import Fault, Watchdog, WatchdogConfig
 from tactkit.sensors.base import SensorSample
 
 log = logging.getLogger(__name__)
@@ -84,23 +85,28 @@ class ControllerConfig:
 
 
 @dataclass
-class ControllerStats:
-    robot_ticks: int = 0
+class ControllerStats(FollowerStats):
+    """Counts of one run: the robot side's (``robot_ticks``, ``safety``, ``sample_to_command``,
+    from :class:`~tactkit.real.follower.FollowerStats`) and the controller's."""
+
     fast_steps: int = 0
     plans: int = 0
     plan_steps_dropped: int = 0  # steps of installed plans already older than now + execution latency
-    safety: Counter = field(default_factory=Counter)  # limit name -> robot ticks it bound
     fault: str | None = None
-    sample_to_command: list[float] = field(default_factory=list)  # s, fast-signal capture -> first command
 
 
 class ControllerCore:
     """Plans, fast steps, interpolation, safety and watchdog for one policy driving one robot."""
 
-    def __init__(self, policy: Policy, arm_names: tuple[str, ...], config: ControllerConfig,
-                 grippers: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, policy: Policy, arm_names: tuple[str, ...], config: ControllerConfig,
+        grippers: Iterable[str] | None = None, sink: WaypointSink | None = None,
+    ) -> None:
         """``grippers``: the arms whose tool is a gripper (default: every arm); the others get
-        no gripper command whatever the policy's gripper action says."""
+        no gripper command whatever the policy's gripper action says. ``sink``: where waypoints
+        go; by default a :class:`~tactkit.real.follower.CommandFollower` in this object
+        (:meth:`robot_tick` then builds the commands), or the link to a robot process
+        (:mod:`tactkit.real.robot_process`), which builds them on its own."""
         self.policy = policy
         self.config = config
         self.arm_names = tuple(arm_names)
@@ -109,19 +115,16 @@ class ControllerCore:
         self.fast_keys = tuple(policy.fast_keys)
         self.robot_period = 1.0 / config.robot_rate_hz
         self.fast_period = 1.0 / (config.fast_rate_hz or 1.0 / policy.dt)
-        self.safety = SafetyFilter(config.safety)
         self.watchdog = Watchdog()
         self.obs = ObservationBuffer(max(config.observation_horizon, (policy.n_obs_steps + 1) * policy.dt))
         self.stats = ControllerStats()
         self.plans: list[Plan] = []
         self._lock = threading.RLock()
-        self._traj: dict[str, PoseTrajectory] = {}
-        self._brake: dict[str, BrakingTrajectory] | None = None
-        self._shapers: dict[str, CommandShaper] = {}
-        self._gripper: dict[str, float | None] = {a: None for a in self.arm_names}
-        self._last_sent: dict[str, tuple[float, np.ndarray]] = {}
-        self._velocity: dict[str, np.ndarray] = {a: np.zeros(6) for a in self.arm_names}
-        self._fast_capture: float | None = None  # capture time of the signal behind the newest waypoint
+        self.follower: CommandFollower | None = None
+        if sink is None:
+            self.follower = CommandFollower(self.arm_names, config, self.stats, self.grippers)
+            sink = self.follower
+        self.sink: WaypointSink = sink
         self._last_fast_seq: int | None = None
         self._last_fast_time = -math.inf
         self._last_fast_signal_time: float | None = None
@@ -134,11 +137,7 @@ class ControllerCore:
         """Hold the current pose, reset the policy and arm the watchdog."""
         with self._lock:
             self.on_state(state)
-            for arm in self.arm_names:
-                pose = np.asarray(state.arms[arm].tcp_pose, dtype=np.float64)
-                self._traj[arm] = PoseTrajectory.hold(pose, now)
-                self._last_sent[arm] = (now, pose)
-                self._shapers[arm] = self._shaper(pose, now)
+            self.sink.start(state, now)
             self.policy.reset()
             wd = self.config.watchdog
             self.watchdog.watch("plan", wd.plan_timeout, now)
@@ -150,20 +149,33 @@ class ControllerCore:
         """Operator request after a fault: drop plans, hold where the arm is, watch afresh."""
         with self._lock:
             self.plans.clear()
-            self._brake = None
-            self.safety.reset()
             self.watchdog.rearm(now)
             self.stats.fault = None
-            for arm in self.arm_names:
-                pose = self._last_sent[arm][1]
-                self._traj[arm] = PoseTrajectory.hold(pose, now)
-                self._velocity[arm] = np.zeros(6)
-                self._shapers[arm] = self._shaper(pose, now)
+            self.sink.rearm(now)
             self.policy.reset()
 
     @property
     def faulted(self) -> bool:
         return self.watchdog.fault is not None
+
+    @property
+    def safety(self) -> SafetyFilter:
+        """The safety filter of the in-process follower (the robot process has its own)."""
+        if self.follower is None:
+            raise AttributeError("the safety filter runs in the robot process")
+        return self.follower.safety
+
+    def check_watchdog(self, now: float) -> Fault | None:
+        """Check every watched channel; the first fault makes the sink brake (once)."""
+        with self._lock:
+            fault = self.watchdog.check(now)
+            if fault is not None and self.stats.fault is None:
+                self.stats.fault = fault.reason
+                missing = self.obs.missing(self.policy.obs_keys)
+                if fault.channel == "plan" and missing:
+                    self.stats.fault += f" (no observations yet for {missing}: is every sensor connected?)"
+                self.sink.brake(now, self.stats.fault)
+            return fault
 
     # -- observations ---------------------------------------------------------------------------
 
@@ -239,17 +251,15 @@ class ControllerCore:
         t_action = now + self.fast_period + self.config.execution_latency
         action = self._ensemble(plans, t_action, fast)  # outside the lock: may take milliseconds
         targets = self.layout.split(action)
+        waypoints = {
+            arm: ArmTarget(q["tcp_pose"],
+                           float(q["gripper_width"][0]) if "gripper_width" in q and arm in self.grippers else None)
+            for arm, q in targets.items()
+        }
         with self._lock:
             if self.faulted:
                 return False
-            t_wp = now + self.fast_period
-            for arm, q in targets.items():
-                self._traj[arm] = self._traj[arm].schedule_waypoint(
-                    q["tcp_pose"], t_wp, now, self.config.max_pos_speed, self.config.max_rot_speed
-                )
-                if "gripper_width" in q and arm in self.grippers:
-                    self._gripper[arm] = float(q["gripper_width"][0])
-            self._fast_capture = capture
+            self.sink.schedule(waypoints, now + self.fast_period, now, capture)
             self.stats.fast_steps += 1
         return True
 
@@ -276,55 +286,10 @@ class ControllerCore:
 
     # -- robot: interpolate, watchdog, safety ---------------------------------------------------
 
-    def _shaper(self, pose: np.ndarray, now: float) -> CommandShaper | None:
-        f, s = self.config.command_accel_fraction, self.config.safety
-        if f <= 0:
-            return None
-        return CommandShaper(pose, now, self.config.max_pos_speed, self.config.max_rot_speed,
-                             f * s.max_linear_accel, f * s.max_angular_accel)
-
     def robot_tick(self, state: RobotState, now: float) -> RobotCommand:
-        """The command to send at ``now`` (already safety-filtered)."""
+        """The command to send at ``now`` (already safety-filtered), from the in-process follower."""
+        if self.follower is None:
+            raise RuntimeError("robot_tick: this controller's commands are built in the robot process")
         with self._lock:
-            fault = self.watchdog.check(now)
-            if fault is not None and self._brake is None:
-                self.stats.fault = fault.reason
-                missing = self.obs.missing(self.policy.obs_keys)
-                if fault.channel == "plan" and missing:
-                    self.stats.fault += f" (no observations yet for {missing}: is every sensor connected?)"
-                wd = self.config.watchdog
-                # anchored at the last sent command so the motion continues without a step
-                self._brake = {
-                    arm: BrakingTrajectory(
-                        self._last_sent[arm][1], self._velocity[arm], self._last_sent[arm][0],
-                        wd.stop_linear_decel, wd.stop_angular_decel,
-                    )
-                    for arm in self.arm_names
-                }
-            cmd = RobotCommand(timestamp=now, arms={})
-            for arm in self.arm_names:
-                if self._brake is not None:  # the braking profile is already deceleration-limited
-                    pose = self._brake[arm](now)
-                else:
-                    pose = self._traj[arm](now)
-                    shaper = self._shapers.get(arm)
-                    if shaper is not None:
-                        pose = shaper(pose, now)
-                cmd.arms[arm] = ArmCommand(pose, self._gripper[arm])
-            out = self.safety.filter(cmd, state)
-            for names in self.safety.report.violations.values():
-                self.stats.safety.update(names)
-            for arm, arm_cmd in out.arms.items():
-                t_prev, p_prev = self._last_sent[arm]
-                if now > t_prev:
-                    self._velocity[arm] = _pose_velocity(p_prev, arm_cmd.tcp_target, now - t_prev)
-                self._last_sent[arm] = (now, np.asarray(arm_cmd.tcp_target, dtype=np.float64))
-            if self._fast_capture is not None:
-                self.stats.sample_to_command.append(now - self._fast_capture)
-                self._fast_capture = None
-            self.stats.robot_ticks += 1
-            return out
-
-
-def _pose_velocity(a: np.ndarray, b: np.ndarray, dt: float) -> np.ndarray:
-    return np.concatenate([(b[:3] - a[:3]) / dt, Q.delta(a[3:], b[3:]) / dt])
+            self.check_watchdog(now)
+            return self.follower.tick(state, now)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import sys
 import threading
@@ -107,6 +108,7 @@ class LockstepRuntime:
             if on_tick is not None and on_tick(now, state, cmd):
                 break
             self.advance_to(start + (k + 1) * period)
+        core.safety.flush_log()
         return core.stats
 
 
@@ -138,7 +140,7 @@ class WallClockRuntime:
         self.fast_poll_hz = fast_poll_hz
         self.core = ControllerCore(policy, robot.arm_names, config, _grippers(robot))
         self._stop = threading.Event()
-        self.plan_compute_s: list[float] = []
+        self.plan_compute_s: collections.deque[float] = collections.deque(maxlen=100_000)
         self.realtime = False  # whether the last run's robot loop got real-time priority
 
     def stop(self) -> None:
@@ -227,4 +229,5 @@ class WallClockRuntime:
             sys.setswitchinterval(old_switch)
             self.slow.stop()
             self.robot.disconnect()
+            core.safety.flush_log()
         return WallClockReport(core.stats, robot_loop.stats(), fast_loop.stats(), list(self.plan_compute_s))

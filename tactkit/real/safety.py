@@ -30,10 +30,19 @@ from typing import Literal
 
 import numpy as np
 
+from tactkit.eventlog import EventLog
 from tactkit.real import quat as Q
 from tactkit.real.robot import ArmCommand, ArmState, RobotCommand, RobotState
 
 log = logging.getLogger(__name__)
+
+#: process-wide: a limit that binds every tick (or in every episode of an evaluation, each with
+#: its own filter) is logged once, then as a count per second (docs/controller.md)
+EVENTS = EventLog(log)
+
+#: log level of each limit when it binds ("wrench" is the hold while latched; the latch event
+#: itself is a warning)
+_LIMIT_LEVEL = {"invalid": logging.WARNING}
 
 
 @dataclass
@@ -98,12 +107,13 @@ class FilterReport:
 class SafetyFilter:
     """Stateful filter: remembers the last filtered command per arm (for speed/acceleration)."""
 
-    def __init__(self, config: SafetyConfig | dict[str, SafetyConfig] | None = None) -> None:
+    def __init__(self, config: SafetyConfig | dict[str, SafetyConfig] | None = None,
+                 events: EventLog | None = None) -> None:
+        self.events = events or EVENTS
         self._configs = config if isinstance(config, dict) else None
         self._default = config if isinstance(config, SafetyConfig) else SafetyConfig()
         self._mem: dict[str, _ArmMemory] = {}
         self._bounds_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._wrench_warned: set[str] = set()
         self.report = FilterReport()
 
     def config_for(self, arm: str) -> SafetyConfig:
@@ -124,10 +134,8 @@ class SafetyFilter:
         """Forget motion history and release latched wrench holds (all arms, or one)."""
         if arm is None:
             self._mem.clear()
-            self._wrench_warned.clear()
         else:
             self._mem.pop(arm, None)
-            self._wrench_warned.discard(arm)
 
     def wrench_latched(self, arm: str) -> bool:
         mem = self._mem.get(arm)
@@ -145,9 +153,14 @@ class SafetyFilter:
                 name, arm_cmd, state.arms[name], state.timestamp, command.timestamp, violations
             )
             self.report.violations[name] = violations
-            if violations:
-                log.debug("safety: arm %s limited by %s", name, sorted(violations))
+            for limit in violations:
+                self.events.event((name, limit), _LIMIT_LEVEL.get(limit, logging.INFO),
+                                  "safety: arm %s limited by %s", name, limit)
         return out
+
+    def flush_log(self) -> None:
+        """Write the counts of limit events not reported yet (runtimes call this when they stop)."""
+        self.events.flush()
 
     # -- per arm -------------------------------------------------------------------------------
 
@@ -181,11 +194,9 @@ class SafetyFilter:
             if cfg.wrench_action == "retract" and _norm(force) > 0:
                 hold[:3] += cfg.retract_distance * force / _norm(force)
             mem.hold = hold
-            # first event per arm at warning level; repeats (unlatched holds) at debug
-            level = logging.DEBUG if name in self._wrench_warned else logging.WARNING
-            self._wrench_warned.add(name)
-            log.log(
-                level,
+            # first event at once, repeats (unlatched holds) as a count per second
+            self.events.event(
+                (name, "wrench_exceeded"), logging.WARNING,
                 "safety: arm %s wrench |f|=%.1f N |tau|=%.2f Nm over limits (%.1f N, %.2f Nm) -> %s",
                 name, _norm(force), _norm(torque), cfg.max_force, cfg.max_torque,
                 cfg.wrench_action,

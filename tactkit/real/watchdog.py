@@ -1,7 +1,7 @@
 """Watchdog: stale plans, stale sensors and a dead slow process stop the arm.
 
-Each watched *channel* ("plan", "sensor:observation.wrench", "slow_process", ...) has a
-timeout. The controller feeds a channel whenever fresh data arrives and calls :meth:`check`
+Each watched *channel* ("plan", "sensor:observation.wrench", "slow_process", and in the robot
+process "controller") has a timeout. The controller feeds a channel whenever fresh data arrives and calls :meth:`check`
 every robot period, so a stale channel is caught within ``timeout + one robot period``.
 The first fault *latches*: the controller then decelerates to rest and holds (see
 :class:`~tactkit.real.trajectory.BrakingTrajectory`) and ignores every command source until
@@ -24,11 +24,13 @@ class WatchdogConfig:
     plan_timeout: float = 2.0  # no new plan from the slow policy
     sensor_timeout: float = 0.25  # no new sample of the fast signal
     slow_process_timeout: float = 2.0  # no heartbeat from the slow-policy process
+    controller_timeout: float = 0.25  # robot process: no message from the controller process
     stop_linear_decel: float = 2.0  # m/s^2
     stop_angular_decel: float = 8.0  # rad/s^2
 
     def __post_init__(self) -> None:
-        for name in ("plan_timeout", "sensor_timeout", "slow_process_timeout", "stop_linear_decel", "stop_angular_decel"):
+        for name in ("plan_timeout", "sensor_timeout", "slow_process_timeout", "controller_timeout",
+                     "stop_linear_decel", "stop_angular_decel"):
             v = getattr(self, name)
             if not (v > 0 and math.isfinite(v)):
                 raise ValueError(f"watchdog {name} must be a positive finite number, got {v}")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import struct
+import time
 
 import numpy as np
 
 from tactkit.clock import Clock
 from tactkit.policies.interface import FastSignal, Plan, Policy
+from tactkit.real.fake import FakeRobot, FakeRobotConfig
 from tactkit.sensors.base import Sensor, SensorHealth, SensorSample
 
 
@@ -108,3 +111,60 @@ class ClockedSensor(Sensor):
 
     def health(self) -> SensorHealth:
         return SensorHealth(True, self.rate_hz, 0)
+
+
+class CommandLogRobot(FakeRobot):
+    """A :class:`FakeRobot` that appends ``(timestamp, x, y, z)`` of every command it is
+    sent to ``path`` (for tests that watch a robot process from outside) and writes its pid
+    to ``path + '.pid'``."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(FakeRobotConfig())
+        self._log = open(path, "ab", buffering=0)  # noqa: SIM115 - closed on disconnect
+        with open(path + ".pid", "w") as f:
+            f.write(str(os.getpid()))
+
+    def send(self, command) -> None:
+        super().send(command)
+        x, y, z = command.arms["arm"].tcp_target[:3]
+        self._log.write(struct.pack("<4d", command.timestamp, x, y, z))
+
+    def disconnect(self) -> None:
+        super().disconnect()
+        self._log.close()
+
+
+def command_log_robot(path: str) -> CommandLogRobot:
+    return CommandLogRobot(path)
+
+
+def read_command_log(path: str) -> np.ndarray:
+    """``[n, 4]``: time, x, y, z of every command a :class:`CommandLogRobot` was sent."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return np.frombuffer(data[: len(data) // 32 * 32], dtype="<f8").reshape(-1, 4)
+
+
+def link_controller(log_path: str, controller_timeout: float, realtime_priority: int = 0) -> None:
+    """A minimal controller process (spawned by a test): starts a robot process driving a
+    :class:`CommandLogRobot`, sends it one waypoint 1 m along +y to reach in 10 s (a steady
+    0.1 m/s), then only heartbeats, until it is killed."""
+    import functools
+
+    from tactkit.real.controller import ControllerConfig
+    from tactkit.real.follower import ArmTarget
+    from tactkit.real.robot_process import RobotProcess
+    from tactkit.real.watchdog import WatchdogConfig
+
+    cfg = ControllerConfig(watchdog=WatchdogConfig(controller_timeout=controller_timeout),
+                           realtime_priority=realtime_priority)
+    link = RobotProcess(functools.partial(command_log_robot, log_path), cfg, ("arm",), orphan_hold_s=1.0)
+    state = link.spawn()
+    goal = np.asarray(state.arms["arm"].tcp_pose, dtype=np.float64).copy()
+    goal[1] += 1.0
+    now = time.monotonic()
+    link.schedule({"arm": ArmTarget(goal, 0.04)}, now + 10.0, now, None)
+    while True:
+        link.poll()
+        link.heartbeat(time.monotonic())
+        time.sleep(0.005)
