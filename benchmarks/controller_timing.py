@@ -167,7 +167,7 @@ def run_controller(duration: float, rate_hz: float, plan_ms: float, realtime_pri
     if design == "thread":
         rt = WallClockRuntime(FakeRobot(FakeRobotConfig(), clock), policy, cfg, SlowPolicyProcess(factory), [sensor], clock)
     else:
-        rt = RobotProcessRuntime(functools.partial(build_robot, FakeRobotConfig()), ("arm",), policy, cfg,
+        rt = RobotProcessRuntime(functools.partial(build_robot, FakeRobotConfig()), policy, cfg,
                                  SlowPolicyProcess(factory), [sensor])
     try:
         report = rt.run(duration)

@@ -2,7 +2,9 @@
 
 Runs a trained policy through the real-time controller. ``sim:<task>`` runs one lockstep
 episode of a simulated task (deterministic, prints the score); every other robot runs on the
-wall clock with the slow policy in its own process, until ``--duration`` or Ctrl-C.
+wall clock, until ``--duration`` or Ctrl-C: the slow policy in its own process and the 500 Hz
+robot loop (driver, interpolation, safety filter, watchdog) in another, which brakes and holds
+on its own if this process dies or stalls (``--robot-loop thread`` keeps it in this process).
 Settings come from ``configs/robot/<robot>.yaml`` (driver + controller + safety + watchdog)
 with ``key=value`` overrides, spelled as for ``tactkit teleop``: ``robot.host=...`` (or just
 ``host=...``), ``controller.safety.max_force=30``.
@@ -28,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--perturb", default="none", help="sim only: none, before_contact or after_contact")
     p.add_argument("--seed", type=int, default=0, help="sim only: episode seed")
     p.add_argument("--device", default="cpu", help="torch device for the policy")
+    p.add_argument("--robot-loop", choices=("process", "thread"), default="process",
+                   help="run the robot loop in its own process (default) or in a thread of this one")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation before moving a real arm")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="robot/controller settings")
     p.set_defaults(func=_control)
@@ -86,6 +90,7 @@ def _control(args: argparse.Namespace) -> int:
 
     from tactkit.policies.inference import load_policy
     from tactkit.real.robot import ROBOTS
+    from tactkit.real.robot_process import RobotProcessRuntime, build_robot
     from tactkit.real.runtime import WallClockRuntime
     from tactkit.real.setup import load_robot_setup
     from tactkit.real.slow_process import SlowPolicyProcess
@@ -123,7 +128,10 @@ def _control(args: argparse.Namespace) -> int:
     slow = SlowPolicyProcess(functools.partial(load_policy, args.policy, args.device))
     for s in sensors:
         s.connect()
-    runtime = WallClockRuntime(robot, policy, setup.controller, slow, sensors)
+    if args.robot_loop == "process":  # the robot is built again in the robot process (drivers hold sockets)
+        runtime = RobotProcessRuntime(functools.partial(build_robot, setup.robot), policy, setup.controller, slow, sensors)
+    else:
+        runtime = WallClockRuntime(robot, policy, setup.controller, slow, sensors)
     try:
         report = runtime.run(args.duration)
     except KeyboardInterrupt:
@@ -134,7 +142,7 @@ def _control(args: argparse.Namespace) -> int:
         for s in sensors:
             s.disconnect()
     r = report.robot_loop.as_ms()
-    print(f"robot loop: {r['ticks']} ticks, {r['missed']} missed, period error p50 {r['error_p50_ms']:.3f} ms "
+    print(f"robot loop ({args.robot_loop}): {r['ticks']} ticks, {r['missed']} missed, period error p50 {r['error_p50_ms']:.3f} ms "
           f"p99 {r['error_p99_ms']:.3f} ms max {r['error_max_ms']:.3f} ms")
     st = report.stats
     lat = np.asarray(st.sample_to_command) * 1e3

@@ -15,6 +15,7 @@ turned into xyz + 6-D rotation, everything else is flattened and min-max normali
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,16 @@ from tactkit.policies.implicit_rdp.config import ImplicitRDPConfig
 
 #: the diffusion target of configs saved before ``prediction_type`` existed
 LEGACY_PREDICTION_TYPE = "epsilon"
+
+_POSITIVE_INTS = (
+    "n_obs_steps", "horizon", "pca_components", "resnet_width", "image_feature_dim", "kernel_size", "n_groups",
+    "diffusion_step_embed_dim", "num_train_timesteps", "num_inference_steps", "latent_dim", "downsample",
+    "at_channels", "gru_hidden", "batch_size", "num_steps", "val_every", "ckpt_every", "log_every",
+    "latent_stat_samples",
+)
+_NON_NEGATIVE_INTS = ("fast_delay_steps", "warmup_steps", "num_workers", "threads")
+_POSITIVE_FLOATS = ("fps", "lr")
+_NON_NEGATIVE_FLOATS = ("kl_weight", "weight_decay", "grad_clip")
 
 
 @dataclass
@@ -123,6 +134,7 @@ class PolicyConfig:
     latent_stat_samples: int = 4096  # windows encoded to compute the LDP latent statistics
 
     def __post_init__(self) -> None:
+        self._check_ranges()
         if self.n_obs_steps < 1:
             raise ConfigError(f"n_obs_steps must be >= 1, got {self.n_obs_steps}")
         if self.horizon < self.n_obs_steps:
@@ -145,6 +157,38 @@ class PolicyConfig:
             raise ConfigError(f"relative_actions needs a tcp_pose action key, got {self.action_keys}")
         if not 0 <= self.latency_steps < self.horizon - self.n_obs_steps + 1:
             raise ConfigError(f"latency_steps must be in [0, horizon - n_obs_steps], got {self.latency_steps}")
+
+    def _check_ranges(self) -> None:
+        """Refuse values no training or inference can use (each error names the key)."""
+        for name in _POSITIVE_INTS:
+            v = getattr(self, name)
+            if v < 1:
+                raise ConfigError(f"{name} must be >= 1, got {v}")
+        for name in _NON_NEGATIVE_INTS:
+            v = getattr(self, name)
+            if v < 0:
+                raise ConfigError(f"{name} must be >= 0, got {v}")
+        for name in _POSITIVE_FLOATS:
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name} must be a finite number > 0, got {v}")
+        for name in _NON_NEGATIVE_FLOATS:
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ConfigError(f"{name} must be a finite number >= 0, got {v}")
+        for name in ("ema_decay", "val_ratio"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:  # also false for NaN
+                raise ConfigError(f"{name} must be in [0, 1), got {v}")
+        for name in ("down_dims", "latent_down_dims", "image_shape", "crop_shape"):
+            v = getattr(self, name)
+            if not v or any(x < 1 for x in v):
+                raise ConfigError(f"{name} must be a non-empty list of integers >= 1, got {v}")
+        if self.num_inference_steps > self.num_train_timesteps:
+            raise ConfigError(
+                f"num_inference_steps ({self.num_inference_steps}) must be <= num_train_timesteps "
+                f"({self.num_train_timesteps})"
+            )
 
     @property
     def latent_steps(self) -> int:

@@ -157,8 +157,8 @@ def _send(sock: socket.socket, data: bytes) -> bool:
 
 
 # ---------------------------------------------------------------------------------- the child
-def _robot_main(factory: Callable[[], Robot], config: ControllerConfig, arm_names: tuple[str, ...],
-                sock: socket.socket, report_conn: Any, orphan_hold_s: float) -> None:
+def _robot_main(factory: Callable[[], Robot], config: ControllerConfig, sock: socket.socket, report_conn: Any,
+                orphan_hold_s: float) -> None:
     # Ctrl-C reaches the whole process group: the controller handles it and stops us in order
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     terminated = threading.Event()
@@ -172,7 +172,7 @@ def _robot_main(factory: Callable[[], Robot], config: ControllerConfig, arm_name
             _send(sock, _encode(Failed(traceback.format_exc())))
             return
         try:
-            report = _robot_loop(robot, config, arm_names, sock, orphan_hold_s, terminated, realtime, freeze_gc=True)
+            report = _robot_loop(robot, config, sock, orphan_hold_s, terminated, realtime, freeze_gc=True)
         except Exception:
             _send(sock, _encode(Failed(traceback.format_exc())))
             raise
@@ -184,13 +184,12 @@ def _robot_main(factory: Callable[[], Robot], config: ControllerConfig, arm_name
         pass  # the controller is gone
 
 
-def _robot_loop(robot: Robot, config: ControllerConfig, arm_names: tuple[str, ...], sock: socket.socket,
-                orphan_hold_s: float, terminated: threading.Event, realtime: bool = False,
+def _robot_loop(robot: Robot, config: ControllerConfig, sock: socket.socket, orphan_hold_s: float, terminated: threading.Event, realtime: bool = False,
                 freeze_gc: bool = False) -> RobotProcessReport:
     """The robot process's loop (its main thread); returns when stopped (or orphaned) and at rest."""
     clock = WallClock()
     stats = FollowerStats()
-    follower = CommandFollower(arm_names, config, stats)
+    follower = CommandFollower(tuple(robot.arm_names), config, stats)
     watchdog = Watchdog()
     loop = RateLoop(config.robot_rate_hz, clock)
     state = robot.read_state()
@@ -273,11 +272,10 @@ class RobotProcess:
     be picklable, e.g. ``functools.partial(build_robot, FakeRobotConfig())``.
     """
 
-    def __init__(self, factory: Callable[[], Robot], config: ControllerConfig, arm_names: Sequence[str],
-                 heartbeat_period: float = 0.02, orphan_hold_s: float = 5.0, start_timeout: float = 60.0) -> None:
+    def __init__(self, factory: Callable[[], Robot], config: ControllerConfig, heartbeat_period: float = 0.02,
+                 orphan_hold_s: float = 5.0, start_timeout: float = 60.0) -> None:
         self.factory = factory
         self.config = config
-        self.arm_names = tuple(arm_names)
         self.heartbeat_period = heartbeat_period
         self.orphan_hold_s = orphan_hold_s
         self.start_timeout = start_timeout
@@ -303,12 +301,13 @@ class RobotProcess:
         return None if self._proc is None else self._proc.exitcode
 
     def spawn(self) -> RobotState:
-        """Start the robot process; returns the robot's first state once its loop runs."""
+        """Start the robot process; returns the robot's first state (one entry per arm, in the
+        robot's order) once its loop runs."""
         ctx = mp.get_context("spawn")
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._report_conn, child_report = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(
-            target=_robot_main, args=(self.factory, self.config, self.arm_names, theirs, child_report, self.orphan_hold_s),
+            target=_robot_main, args=(self.factory, self.config, theirs, child_report, self.orphan_hold_s),
             daemon=True, name="tactkit-robot",
         )
         try:
@@ -456,15 +455,15 @@ class RobotProcessRuntime:
     process (:class:`RobotProcess`) runs the 500 Hz loop.
     """
 
-    def __init__(self, robot_factory: Callable[[], Robot], arm_names: Sequence[str], policy: Policy,
-                 config: ControllerConfig, slow: SlowPolicy, sensors: Sequence[Sensor] = (),
-                 fast_poll_hz: float = 1000.0, orphan_hold_s: float = 5.0) -> None:
+    def __init__(self, robot_factory: Callable[[], Robot], policy: Policy, config: ControllerConfig,
+                 slow: SlowPolicy, sensors: Sequence[Sensor] = (), fast_poll_hz: float = 1000.0,
+                 orphan_hold_s: float = 5.0) -> None:
         self.policy, self.config, self.slow = policy, config, slow
         self.sensors = list(sensors)
         self.clock = WallClock()
         self.fast_poll_hz = fast_poll_hz
-        self.link = RobotProcess(robot_factory, config, arm_names, orphan_hold_s=orphan_hold_s)
-        self.core = ControllerCore(policy, tuple(arm_names), config, sink=self.link)
+        self.link = RobotProcess(robot_factory, config, orphan_hold_s=orphan_hold_s)
+        self.core: ControllerCore | None = None  # built once the robot process names its arms
         self._stop = threading.Event()
         self.plan_compute_s: collections.deque[float] = collections.deque(maxlen=100_000)
 
@@ -519,7 +518,7 @@ class RobotProcessRuntime:
 
     def run(self, duration: float | None = None) -> ProcessReport:
         """Run until ``duration`` s have passed, :meth:`stop` is called or the robot process ends."""
-        core, clock = self.core, self.clock
+        clock = self.clock
         self.slow.start()
         threads: list[threading.Thread] = []
         # no spinning before each deadline: the fast loop waits for sensor samples that arrive when
@@ -528,6 +527,7 @@ class RobotProcessRuntime:
         robot_died = None
         try:
             state = self.link.spawn()
+            self.core = core = ControllerCore(self.policy, tuple(state.arms), self.config, sink=self.link)
             now = clock.now()
             core.start(state, now)
             core.watchdog.watch("slow_process", self.config.watchdog.slow_process_timeout, now)

@@ -158,7 +158,7 @@ def link_controller(log_path: str, controller_timeout: float, realtime_priority:
 
     cfg = ControllerConfig(watchdog=WatchdogConfig(controller_timeout=controller_timeout),
                            realtime_priority=realtime_priority)
-    link = RobotProcess(functools.partial(command_log_robot, log_path), cfg, ("arm",), orphan_hold_s=1.0)
+    link = RobotProcess(functools.partial(command_log_robot, log_path), cfg, orphan_hold_s=1.0)
     state = link.spawn()
     goal = np.asarray(state.arms["arm"].tcp_pose, dtype=np.float64).copy()
     goal[1] += 1.0

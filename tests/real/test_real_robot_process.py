@@ -52,7 +52,7 @@ class _LoopInThread:
         self.messages: list = []
 
     def _run(self, theirs, orphan_hold_s) -> None:
-        self.report = _robot_loop(self.robot, self.config, ("arm",), theirs, orphan_hold_s, threading.Event())
+        self.report = _robot_loop(self.robot, self.config, theirs, orphan_hold_s, threading.Event())
         theirs.close()
 
     def recv(self):
@@ -169,7 +169,7 @@ def test_process_runtime_plans_steps_moves_the_robot_and_stops_at_rest(tmp_path)
     policy = ChunkPolicy(goal=(0.5, 0.05, 0.3), speed=0.2)
     # generous timeouts: the test machine may be heavily loaded (timing is benchmarked elsewhere)
     wd = WatchdogConfig(plan_timeout=30.0, sensor_timeout=30.0, slow_process_timeout=30.0, controller_timeout=30.0)
-    rt = RobotProcessRuntime(functools.partial(command_log_robot, log_path), ("arm",), policy,
+    rt = RobotProcessRuntime(functools.partial(command_log_robot, log_path), policy,
                              ControllerConfig(plan_period=0.1, watchdog=wd), SlowPolicyThread(policy))
     report = rt.run(duration=1.5)
     assert report.stats.fault is None, report.stats.fault
