@@ -40,7 +40,8 @@ BENCHES: dict[str, Bench] = {
         (),
         ("--tasks", "wipe", "--policies", "dp,rdp", "--demos", "2", "--steps", "20", "--episodes", "1",
          "--modes", "none", "--workers", "1", "--out", "runs/bench_quick/paper_table")),
-    "controller_timing": Bench((), ("--duration", "2")),
+    "controller_soak": Bench(("--minutes", "60"), ("--minutes", "0.5", "--episode-s", "10", "--sample-s", "5")),
+    "controller_timing": Bench((), ("--duration", "2", "--loads", "0")),
     "implicit_rdp_latency": Bench(("--threads", "1"), ("--threads", "1", "--iters", "20", "--plan-iters", "4",
                                                       "--seconds", "0.5", "--rates", "24,60")),
     "heldout_motions": Bench(
@@ -72,6 +73,7 @@ BENCHES: dict[str, Bench] = {
     "store_scale": Bench(("--sizes", "10,100,1000,10000", "--workers", "2", "--baseline-max", "100",
                           "--verify-max", "1000", "--align-max", "1000"),
                          ("--sizes", "10", "--workers", "1", "--sections", "scale")),
+    "teleop_flood": Bench(("--seconds", "10", "bridge.realtime_priority=50"), ("--seconds", "2")),
     "teleop_fuzz": Bench(("--curve",), ("--messages", "2000")),
     "teleop_latency": Bench((), ("--quick",)),
     "teleop_operator": Bench(("--tasks", "wipe", "peel", "--episodes", "10"), ("--tasks", "wipe", "--episodes", "1")),

@@ -4,7 +4,9 @@ One thread owns everything that touches the robot, so there are no locks around 
 
     loop:
       poll the upstream ROUTER until the next deadline (feedback, record, world step)
-      drain every queued upstream message: size check -> decode -> validate -> sequence check
+      drain queued upstream messages for at most drain_budget_s:
+        per-peer budget (token bucket) -> over it: dropped undecoded, counted (rate_limited)
+        size check -> decode -> validate -> sequence check
         (each refusal is counted by reason; nothing refused goes further)
         control  -> handled at once, acknowledged
         pose     -> only the newest survives the drain (latest wins, no backlog after a stall)
@@ -13,6 +15,17 @@ One thread owns everything that touches the robot, so there are no locks around 
       feedback due -> one Feedback on the PUB socket (subscribers CONFLATE: latest wins)
 
 The ``before_tick`` hook lets a simulation step its world in this same thread.
+
+Fairness under a flood: the ROUTER hands out messages round-robin between peers, so the
+operator's next pose is at most one message per other peer away; the per-peer budget makes a
+flooding peer's excess cost a receive and a dictionary lookup instead of a decode, and the
+drain's time budget sends the operator's command (and runs the stream watchdog) within a few
+milliseconds however much junk is queued.
+
+Replay protection: sequence state is kept per *authenticated identity* (the CURVE public key
+the ZAP handler verified) or, without CURVE, per *session nonce* (the random 63-bit ``session``
+of every message), and per channel (stream: poses and heartbeats; control), never per socket:
+a message replayed from a new connection meets the same sequence state and is refused.
 
 Two clocks: loop scheduling, stream timeouts and latency use the monotonic wall clock (they
 are about the network and the operator); command and recording timestamps use ``clock``, the
@@ -24,6 +37,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import queue
 import secrets
 import threading
@@ -36,6 +50,8 @@ import numpy as np
 import zmq
 
 from tactkit.clock import Clock, WallClock
+from tactkit.eventlog import EventLog
+from tactkit.rate import realtime_thread
 from tactkit.real.robot import Robot, RobotCommand, RobotState
 from tactkit.real.watchdog import Watchdog
 from tactkit.sensors.base import Sensor
@@ -52,6 +68,15 @@ from tactkit.teleop.retarget import RetargetConfig, Retargeter
 from tactkit.teleop.security import ServerSecurity, check_bind_policy
 
 log = logging.getLogger(__name__)
+
+#: sequence states kept (one per key or session and channel), least recently used evicted
+MAX_SEQUENCE_STATES = 256
+#: evicted sessions remembered as refused
+MAX_EVICTED_SESSIONS = 16384
+
+
+class BindError(ValueError):
+    """A bridge socket could not be bound; the message names the setting and the address."""
 
 
 class CommandFilter(Protocol):
@@ -83,6 +108,14 @@ class BridgeConfig:
     insecure: bool = False  # allow a non-loopback bind without CURVE
     stream_timeout_s: float = 0.25  # pose stream silent longer than this = lost
     max_drain: int = 10_000  # upstream messages handled per loop iteration at most
+    drain_budget_s: float = 0.002  # s: a drain ends after this, so commands never wait behind a backlog
+    peer_rate_hz: float = 1000.0  # messages/s one peer (CURVE key or connection) may send; 0 = unlimited
+    peer_burst: int = 500  # messages a peer may send at once above its rate
+    # SCHED_FIFO priority of the bridge loop and of ZeroMQ's I/O thread (0 = normal scheduling):
+    # commands then reach the robot within milliseconds however busy the machine is. Needs root
+    # or CAP_SYS_NICE (otherwise a warning). Under a flood the loop rests one drain budget after
+    # each full drain, so even then it takes at most about half a core.
+    realtime_priority: int = 0
     record_rate_hz: float = 50.0  # robot state / sensor polling for the recorder
     button_start_stop: str = "right.lower"  # A: start / stop (commit) an episode
     button_discard: str = "right.upper"  # B: discard the current episode
@@ -92,6 +125,13 @@ class BridgeConfig:
     def __post_init__(self) -> None:
         if self.stream_timeout_s <= 0:
             raise ValueError(f"bridge.stream_timeout_s={self.stream_timeout_s} must be > 0")
+        if not self.drain_budget_s > 0:
+            raise ValueError(f"bridge.drain_budget_s={self.drain_budget_s} must be > 0")
+        if not 0 <= self.realtime_priority <= 99:
+            raise ValueError(f"bridge.realtime_priority={self.realtime_priority} must be in 0..99")
+        if not self.peer_rate_hz >= 0 or self.peer_burst < 1:
+            raise ValueError(f"bridge.peer_rate_hz={self.peer_rate_hz} must be >= 0 and bridge.peer_burst="
+                             f"{self.peer_burst} >= 1")
         for name in ("button_start_stop", "button_discard"):
             side, _, button = getattr(self, name).partition(".")
             if side not in ("left", "right") or button not in _BUTTONS:
@@ -109,6 +149,7 @@ class BridgeStats:
     poses_superseded: int = 0  # poses whose command lost to a newer pose in the same drain
     heartbeats: int = 0
     controls: int = 0
+    rate_limited: int = 0  # messages dropped undecoded: their peer was over its budget
     commands_sent: int = 0
     feedback_sent: int = 0
     stream_losses: int = 0
@@ -117,6 +158,35 @@ class BridgeStats:
     latency: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))  # rx -> send, s
     #: headset timestamp of the pose each sent command was built from (same-host benchmarks)
     command_pose_t: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
+
+
+class PeerBudget:
+    """Token bucket per peer: ``rate`` messages/s sustained, ``burst`` at once (0 rate = off).
+
+    Bounded: the least recently seen peers are forgotten beyond ``max_peers`` (a forgotten
+    peer starts again with a full bucket, which is the state a new peer gets anyway).
+    """
+
+    def __init__(self, rate: float, burst: int, max_peers: int = 256) -> None:
+        self.rate, self.burst, self.max_peers = float(rate), float(burst), max_peers
+        self._peers: collections.OrderedDict[bytes, list[float]] = collections.OrderedDict()
+
+    def allow(self, peer: bytes, now: float) -> bool:
+        if self.rate <= 0:
+            return True
+        entry = self._peers.get(peer)
+        if entry is None:
+            entry = self._peers[peer] = [self.burst, now]
+            if len(self._peers) > self.max_peers:
+                self._peers.popitem(last=False)
+        else:
+            self._peers.move_to_end(peer)
+            entry[0] = min(self.burst, entry[0] + (now - entry[1]) * self.rate)
+            entry[1] = now
+        if entry[0] >= 1.0:
+            entry[0] -= 1.0
+            return True
+        return False
 
 
 class TeleopBridge:
@@ -141,8 +211,19 @@ class TeleopBridge:
         # authenticator (or lose it) with clients or another bridge in the same process
         self._own_ctx = context is None
         self._ctx = context or zmq.Context()
+        if self._own_ctx and self.config.realtime_priority:
+            try:  # must precede the first socket: the I/O thread starts with it
+                self._ctx.set(zmq.THREAD_SCHED_POLICY, os.SCHED_FIFO)
+                self._ctx.set(zmq.THREAD_PRIORITY, self.config.realtime_priority)
+            except (AttributeError, zmq.ZMQError) as exc:
+                log.warning("teleop bridge: ZeroMQ I/O thread stays at normal priority (%s)", exc)
         self._security: ServerSecurity | None = None
-        self._guards: collections.OrderedDict[bytes, P.SequenceGuard] = collections.OrderedDict()
+        # sequence state per (authenticated key or session nonce, channel); sessions whose
+        # state was evicted stay refused (their numbers may be replayed)
+        self._guards: collections.OrderedDict[tuple, P.SequenceGuard] = collections.OrderedDict()
+        self._evicted_sessions: collections.OrderedDict[tuple, None] = collections.OrderedDict()
+        self._budget = PeerBudget(self.config.peer_rate_hz, self.config.peer_burst)
+        self._reject_log = EventLog(log)
         self._operator: bytes | None = None
         self._last_pose_time = -np.inf
         # the controller's staleness watchdog guards the headset stream while a clutch is engaged
@@ -164,25 +245,45 @@ class TeleopBridge:
 
     # ----------------------------------------------------------------- lifecycle
     def bind(self) -> None:
-        """Create and bind the sockets (checks the bind policy first)."""
+        """Create and bind the sockets (checks the bind policy first).
+
+        Raises :class:`BindError` naming the address when one cannot be bound (in use, not an
+        address of this machine, malformed); everything created so far is closed again.
+        """
         cfg = self.config
         check_bind_policy([cfg.upstream, cfg.feedback], curve=bool(cfg.keys), insecure=cfg.insecure)
-        if cfg.keys:
-            from pathlib import Path
+        try:
+            if cfg.keys:
+                from pathlib import Path
 
-            self._security = ServerSecurity(self._ctx, Path(cfg.keys) / "bridge.key_secret")
-        self._router = self._ctx.socket(zmq.ROUTER)
-        self._pub = self._ctx.socket(zmq.PUB)
-        for sock in (self._router, self._pub):
-            sock.linger = 0
-            if self._security:
-                self._security.apply(sock)
-        self._router.maxmsgsize = P.ZMQ_MAX_MSG_BYTES
-        self._router.rcvhwm = 1000
-        self._router.router_mandatory = False
-        self._pub.sndhwm = 2
-        self._router.bind(cfg.upstream)
-        self._pub.bind(cfg.feedback)
+                self._security = ServerSecurity(self._ctx, Path(cfg.keys) / "bridge.key_secret")
+            self._router = self._ctx.socket(zmq.ROUTER)
+            self._pub = self._ctx.socket(zmq.PUB)
+            for sock in (self._router, self._pub):
+                sock.linger = 0
+                if self._security:
+                    self._security.apply(sock)
+            self._router.maxmsgsize = P.ZMQ_MAX_MSG_BYTES
+            self._router.rcvhwm = 1000
+            self._router.router_mandatory = False
+            self._pub.sndhwm = 2
+            for sock, name, address in ((self._router, "upstream", cfg.upstream), (self._pub, "feedback", cfg.feedback)):
+                try:
+                    sock.bind(address)
+                except zmq.ZMQError as exc:
+                    raise BindError(f"teleop bridge: cannot bind bridge.{name}={address}: {exc.strerror}") from None
+        except BaseException:
+            # sockets left open would make Context.term() wait for ever
+            for name in ("_router", "_pub"):
+                sock = self.__dict__.pop(name, None)
+                if sock is not None:
+                    sock.close(0)
+            if self._security is not None:
+                self._security.stop()
+                self._security = None
+            if self._own_ctx and not self._ctx.closed:
+                self._ctx.term()
+            raise
         self.endpoints = {
             "upstream": self._router.getsockopt_string(zmq.LAST_ENDPOINT),
             "feedback": self._pub.getsockopt_string(zmq.LAST_ENDPOINT),
@@ -233,7 +334,8 @@ class TeleopBridge:
     # ----------------------------------------------------------------- the loop
     def _run(self) -> None:
         try:
-            self.run_forever()
+            with realtime_thread(self.config.realtime_priority):
+                self.run_forever()
         except BaseException as exc:  # noqa: BLE001 - reported via .error and the log
             self._error = exc
             log.exception("teleop bridge loop crashed")
@@ -252,8 +354,10 @@ class TeleopBridge:
             next_world = self.before_tick(now) if self.before_tick else None
             deadline = min(next_fb, next_rec, next_world if next_world is not None else np.inf)
             timeout_ms = max(0.0, (deadline - time.monotonic()) * 1000.0)
-            if poller.poll(min(timeout_ms, 50.0)):
-                self._drain()
+            if poller.poll(min(timeout_ms, 50.0)) and self._drain():
+                # the drain's time budget ran out with messages still queued (a flood): rest as
+                # long, so the rest of this process and machine keep their share of the CPU
+                time.sleep(self.config.drain_budget_s)
             self._handle_local_requests()
             now = time.monotonic()
             self._check_stream(now)
@@ -278,54 +382,84 @@ class TeleopBridge:
         self._state = state
         return state
 
-    def _drain(self) -> None:
-        # Every accepted pose advances the clutches and buttons (no edge is lost), but only the
-        # command from the newest pose of this drain is sent: latest wins, no backlog.
+    def _drain(self) -> bool:
+        """Handle queued upstream messages for up to ``drain_budget_s``; True if some remain.
+
+        Every accepted pose advances the clutches and buttons (no edge is lost), but only the
+        command from the newest pose of this drain is sent: latest wins, no backlog."""
         newest: tuple[RobotCommand | None, float, float] | None = None
         state = self._read_state()
+        curve = self._security is not None
+        deadline = time.monotonic() + self.config.drain_budget_s
+        cut = False
         for _ in range(self.config.max_drain):
             try:
-                frames = self._router.recv_multipart(zmq.NOBLOCK, copy=True)
+                frames = self._router.recv_multipart(zmq.NOBLOCK, copy=not curve)
             except zmq.Again:
                 break
             t_rx = time.monotonic()
-            if len(frames) != 2:
-                self.rejects.add(P.Rejected("malformed", f"{len(frames) - 1} frames, expected 1"))
-                continue
-            ident, data = frames
-            msg = self._validate(ident, data)
-            if msg is None:
-                continue
-            if isinstance(msg, P.HeadsetPose):
-                self.stats.poses_received += 1
-                if newest is not None:
-                    self.stats.poses_superseded += 1
-                newest = (self._process_pose(ident, msg, t_rx, state), t_rx, msg.t)
-            elif isinstance(msg, P.Heartbeat):
-                self.stats.heartbeats += 1
+            user: bytes | None = None
+            if curve:  # the CURVE key the ZAP handler verified (z85 text)
+                user = frames[-1].get("User-Id").encode()
+                frames = [f.bytes for f in frames]
+            if not self._budget.allow(user or frames[0], t_rx):
+                self.stats.rate_limited += 1
+                self._reject_log.event("rate_limited", logging.WARNING,
+                                       "teleop bridge: a peer is over its budget of %.0f messages/s: dropping",
+                                       self.config.peer_rate_hz)
+            elif len(frames) != 2:
+                self._reject(P.Rejected("malformed", f"{len(frames) - 1} frames, expected 1"))
             else:
-                self.stats.controls += 1
-                self._handle_control(ident, msg)
+                ident, data = frames
+                msg = self._validate(ident, data, user)
+                if isinstance(msg, P.HeadsetPose):
+                    self.stats.poses_received += 1
+                    if newest is not None:
+                        self.stats.poses_superseded += 1
+                    newest = (self._process_pose(ident, msg, t_rx, state), t_rx, msg.t)
+                elif isinstance(msg, P.Heartbeat):
+                    self.stats.heartbeats += 1
+                elif msg is not None:
+                    self.stats.controls += 1
+                    self._handle_control(ident, msg)
+            if t_rx > deadline:  # the rest waits for the next drain, after this one's command
+                cut = True
+                break
+        else:
+            cut = True  # max_drain messages handled, more may wait
         if newest is not None and newest[0] is not None:
             self._send(newest[0], state, newest[1], newest[2])
         self.stats.drains += 1
+        return cut
 
-    def _validate(self, ident: bytes, data: bytes) -> P.Upstream | None:
+    def _validate(self, ident: bytes, data: bytes, user: bytes | None = None) -> P.Upstream | None:
         try:
             msg = P.decode_upstream(data)
-            guard = self._guards.get(ident)
+            channel = "control" if isinstance(msg, P.Control) else "stream"
+            # bound to who sent it: the verified CURVE key, else the session nonce; never the socket
+            key = ("key", user, channel) if user is not None else ("session", msg.session, channel)
+            guard = self._guards.get(key)
             if guard is None:
-                guard = self._guards[ident] = P.SequenceGuard()
-                if len(self._guards) > 64:
-                    self._guards.popitem(last=False)
-            self._guards.move_to_end(ident)
+                if ("session", msg.session, channel) in self._evicted_sessions:
+                    raise P.Rejected("replayed", f"session {msg.session} is no longer accepted")
+                guard = self._guards[key] = P.SequenceGuard()
+                if len(self._guards) > MAX_SEQUENCE_STATES:
+                    old_key, old = self._guards.popitem(last=False)
+                    if old.session is not None:
+                        self._evicted_sessions[("session", old.session, old_key[2])] = None
+                        if len(self._evicted_sessions) > MAX_EVICTED_SESSIONS:
+                            self._evicted_sessions.popitem(last=False)
+            self._guards.move_to_end(key)
             if guard.check(msg) and ident == self._operator:
                 self._reset_clutch(f"operator reconnected (session {msg.session})")
             return msg
         except P.Rejected as rej:
-            self.rejects.add(rej)
-            log.debug("rejected upstream message: %s", rej)
+            self._reject(rej)
             return None
+
+    def _reject(self, rej: P.Rejected) -> None:
+        self.rejects.add(rej)
+        self._reject_log.event(rej.reason, logging.DEBUG, "rejected upstream message: %s", rej)
 
     def _process_pose(self, ident: bytes, msg: P.HeadsetPose, t_rx: float,
                       state: RobotState) -> RobotCommand | None:
@@ -493,8 +627,9 @@ class TeleopBridge:
     def status_line(self) -> str:
         engaged = ",".join(a for a, e in self.retargeter.engaged.items() if e) or "-"
         rec = self.recorder.status() if self.recorder is not None else "not recording"
+        limited = f" rate-limited {self.stats.rate_limited}" if self.stats.rate_limited else ""
         return (f"engaged {engaged} | poses {self.stats.poses_applied} cmds {self.stats.commands_sent} "
-                f"| rejected {self.rejects.total} | {rec}")
+                f"| rejected {self.rejects.total}{limited} | {rec}")
 
 
 def new_session_id() -> int:

@@ -33,6 +33,7 @@ first taken from the robot base frame B into H with the bridge's calibration ``T
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
@@ -70,7 +71,12 @@ MAX_BODY_BYTES = 16384
 class QuestConfig:
     http_host: str = "127.0.0.1"  # 0.0.0.0 to accept the headset over Wi-Fi
     http_port: int = 8082
-    headset_ip: str = ""  # where to send UDP feedback; empty = the address the POSTs come from
+    #: the headset allow-list: addresses that may POST (comma-separated); feedback goes to the
+    #: one that posted last. Required off loopback; empty on loopback = any local client
+    headset_ip: str = ""
+    connection_timeout_s: float = 5.0  # a connection silent this long is closed
+    max_connections: int = 16  # connections served at once; more are answered 503 and closed
+    listen_backlog: int = 128  # connections the kernel queues before they are accepted
     port_robot: int = 10001
     port_tactile: int = 10002
     port_log: int = 10003
@@ -92,6 +98,20 @@ class QuestConfig:
                 raise ValueError(f"quest.{name}={v} is not a port number")
         if not 512 <= self.image_chunk <= 65000:
             raise ValueError(f"quest.image_chunk={self.image_chunk} must be in [512, 65000] (UDP datagram)")
+        if not (self.connection_timeout_s > 0 and math.isfinite(self.connection_timeout_s)):
+            raise ValueError(f"quest.connection_timeout_s={self.connection_timeout_s} must be > 0")
+        if self.max_connections < 1 or self.listen_backlog < 1:
+            raise ValueError(f"quest.max_connections={self.max_connections} and quest.listen_backlog="
+                             f"{self.listen_backlog} must be >= 1")
+        for ip in self.allowed_ips:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise ValueError(f"quest.headset_ip: {ip!r} is not an IP address") from None
+
+    @property
+    def allowed_ips(self) -> tuple[str, ...]:
+        return tuple(ip.strip() for ip in self.headset_ip.split(",") if ip.strip())
 
 
 # ---------------------------------------------------------------------------- frames
@@ -118,14 +138,39 @@ class AppMessageError(ValueError):
     """A POST body that is not the app's message; the text names the field."""
 
 
+def _number(x: object, what: str) -> float:
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        raise AppMessageError(f"{what}: expected a number, got {type(x).__name__}")
+    try:
+        v = float(x)  # an integer of 400 digits overflows
+    except OverflowError:
+        raise AppMessageError(f"{what}: number out of range") from None
+    if not math.isfinite(v):
+        raise AppMessageError(f"{what}: non-finite value")
+    return v
+
+
 def _floats(d: dict, key: str, n: int, where: str) -> list[float]:
     v = d.get(key)
-    if not isinstance(v, list) or len(v) != n or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
-        raise AppMessageError(f"{where}{key}: expected {n} numbers, got {v!r}"[:200])
-    out = [float(x) for x in v]
-    if not all(math.isfinite(x) for x in out):
-        raise AppMessageError(f"{where}{key}: non-finite value")
-    return out
+    if not isinstance(v, list) or len(v) != n:
+        raise AppMessageError(f"{where}{key}: expected {n} numbers, got {_short(v)}")
+    return [_number(x, f"{where}{key}") for x in v]
+
+
+def _short(v: object) -> str:
+    try:
+        text = repr(v)
+    except ValueError:  # an integer too long to print
+        text = type(v).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _quat(d: dict, key: str, where: str) -> list[float]:
+    q = _floats(d, key, 4, where)
+    norm = math.sqrt(sum(x * x for x in q))
+    if not 0.5 <= norm <= 2.0:
+        raise AppMessageError(f"{where}{key}: norm {norm:.3f} is not a rotation")
+    return [x / norm for x in q]
 
 
 def _hand(d: dict, side: str) -> P.Hand:
@@ -133,17 +178,11 @@ def _hand(d: dict, side: str) -> P.Hand:
     if not isinstance(h, dict):
         raise AppMessageError(f"{side}: missing or not an object")
     pos = _floats(h, "wristPos", 3, f"{side}.")
-    quat = _floats(h, "wristQuat", 4, f"{side}.")
-    trig = h.get("triggerState")
-    if not isinstance(trig, (int, float)) or isinstance(trig, bool) or not math.isfinite(trig):
-        raise AppMessageError(f"{side}.triggerState: expected a number, got {trig!r}")
+    quat = _quat(h, "wristQuat", f"{side}.")
+    trig = _number(h.get("triggerState"), f"{side}.triggerState")
     buttons = h.get("buttonState")
     if not isinstance(buttons, list) or len(buttons) != 5 or not all(isinstance(b, bool) for b in buttons):
-        raise AppMessageError(f"{side}.buttonState: expected 5 booleans, got {buttons!r}")
-    norm = math.sqrt(sum(q * q for q in quat))
-    if norm < 0.5:
-        raise AppMessageError(f"{side}.wristQuat: norm {norm:.3f} is not a rotation")
-    quat = [q / norm for q in quat]
+        raise AppMessageError(f"{side}.buttonState: expected 5 booleans, got {_short(buttons)}")
     bits = sum(1 << i for i, b in enumerate(buttons) if b)
     return P.Hand(
         wrist=P.Pose(pos=tuple(unity_to_h_pos(pos).tolist()), quat=tuple(unity_to_h_quat(quat).tolist())),
@@ -159,19 +198,19 @@ def parse_app_message(body: bytes) -> tuple[float, P.Pose, P.Hand, P.Hand]:
         raise AppMessageError(f"body of {len(body)} bytes > {MAX_BODY_BYTES}")
     try:
         d = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AppMessageError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise AppMessageError("not JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of > 4300 digits
+        raise AppMessageError(f"not JSON: {str(exc)[:120]}") from None
     if not isinstance(d, dict):
         raise AppMessageError("top level is not an object")
-    ts = d.get("timestamp")
-    if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not math.isfinite(ts) or ts < 0:
-        raise AppMessageError(f"timestamp: expected a non-negative number, got {ts!r}")
+    ts = _number(d.get("timestamp"), "timestamp")
+    if ts < 0:
+        raise AppMessageError(f"timestamp: expected a non-negative number, got {ts}")
     head_pos = _floats(d, "headPos", 3, "")
-    head_quat = _floats(d, "headQuat", 4, "")
-    norm = math.sqrt(sum(q * q for q in head_quat)) or 1.0
-    head = P.Pose(pos=tuple(unity_to_h_pos(head_pos).tolist()),
-                  quat=tuple(unity_to_h_quat([q / norm for q in head_quat]).tolist()))
-    return float(ts), head, _hand(d, "leftHand"), _hand(d, "rightHand")
+    head_quat = _quat(d, "headQuat", "")
+    head = P.Pose(pos=tuple(unity_to_h_pos(head_pos).tolist()), quat=tuple(unity_to_h_quat(head_quat).tolist()))
+    return ts, head, _hand(d, "leftHand"), _hand(d, "rightHand")
 
 
 # ---------------------------------------------------------------------------- bridge -> app
@@ -238,45 +277,111 @@ def image_datagrams(doc: dict, chunk: int) -> list[bytes]:
 
 
 # ---------------------------------------------------------------------------- the adapter
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that serves at most ``max_connections`` connections at once
+    (more are answered 503 and closed, counted), refuses addresses off the allow-list before
+    starting a thread for them, and queues ``backlog`` connections in the kernel."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type, max_connections: int, backlog: int,
+                 allowed: tuple[str, ...] = ()) -> None:
+        self.request_queue_size = backlog  # read by server_activate (listen)
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.allowed = frozenset(allowed)
+        self.refused_connections = 0  # over the connection cap
+        self.refused_addresses = 0  # from an address off the allow-list
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:  # noqa: ANN001 - socketserver API
+        if self.allowed and client_address[0] not in self.allowed:
+            self.refused_addresses += 1
+            self._refuse(request, b"403 Forbidden")
+            return
+        if not self._slots.acquire(blocking=False):
+            self.refused_connections += 1
+            self._refuse(request, b"503 Service Unavailable")
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse(self, request: socket.socket, status: bytes) -> None:
+        try:
+            request.settimeout(0.2)
+            request.sendall(b"HTTP/1.0 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        log.debug("quest http: error serving %s", client_address, exc_info=True)
+
+
 class QuestAdapter:
     """HTTP server for the app's poses + UDP sender of its visualisation, bridged over ZMQ.
 
-    The app's protocol has no encryption or authentication. Listening on a non-loopback
-    address therefore needs ``headset_ip`` (POSTs from any other address are refused, 403)
-    or ``insecure=True``; this is an address filter, not cryptography: use a dedicated
-    network for the headset.
+    The app's protocol has no encryption or authentication: anyone who can reach the port can
+    move the robot. Listening on a non-loopback address therefore requires the headset
+    allow-list ``headset_ip`` (connections from any other address are closed, 403, before a
+    thread serves them); this is an address filter, not cryptography: use a dedicated network
+    for the headset. Every connection has ``connection_timeout_s`` to send its request, at most
+    ``max_connections`` are served at once, and a request that is not the app's message is
+    answered 400 and counted (:attr:`bad_posts`), whatever it holds.
     """
 
     def __init__(self, upstream: str, feedback: str, config: QuestConfig | None = None, *,
                  keys: str | None = None, client_name: str = "headset",
                  calibration: tuple[np.ndarray, Rotation] | None = None, insecure: bool = False) -> None:
-        self.config = config or QuestConfig()
-        if not is_loopback(f"tcp://{self.config.http_host}:0") and not self.config.headset_ip and not insecure:
+        """``insecure`` is accepted for the bridge's sake and does not lift the allow-list."""
+        self.config = cfg = config or QuestConfig()
+        allowed = cfg.allowed_ips
+        if not is_loopback(f"tcp://{cfg.http_host}:0") and not allowed:
             raise ValueError(
-                f"refusing to accept TactAR app poses on {self.config.http_host}:{self.config.http_port} from "
-                "anyone: the app's HTTP protocol is unauthenticated. Set quest.headset_ip=<the Quest's "
-                "address> (only it may post) or pass --insecure")
-        self.client = HeadsetClient(upstream, feedback, keys=keys, client_name=client_name)
+                f"refusing to accept TactAR app poses on {cfg.http_host}:{cfg.http_port}: the app's HTTP "
+                "protocol is unauthenticated, so off loopback the headset allow-list is required. Set "
+                "quest.headset_ip=<the Quest's address>[,<another>] (only those may connect)")
         self.calibration = calibration or (np.zeros(3), Rotation.identity())
         self.posts = 0
-        self.bad_posts = 0
+        self.bad_posts = 0  # answered 400: not the app's message (counted whatever broke)
         self.stale_posts = 0
-        self.refused_posts = 0  # from an address other than headset_ip
+        self.refused_posts = 0  # from an address other than headset_ip (loopback listener)
+        self.timed_out = 0  # connections closed after connection_timeout_s without a full request
         self.datagrams = 0
         self._last_ts = -math.inf
-        self._headset_ip: str | None = self.config.headset_ip or None
+        self._headset_ip: str | None = allowed[0] if len(allowed) == 1 else None
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._http = ThreadingHTTPServer((self.config.http_host, self.config.http_port), self._handler())
-        self._http.daemon_threads = True
+        try:
+            self._http = BoundedHTTPServer((cfg.http_host, cfg.http_port), self._handler(), cfg.max_connections,
+                                           cfg.listen_backlog, allowed)
+        except OSError as exc:
+            raise ValueError(f"TactAR app adapter: cannot listen on {cfg.http_host}:{cfg.http_port} "
+                             f"(quest.http_host / quest.http_port): {exc.strerror or exc}") from None
         self.http_port = self._http.server_address[1]
+        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.client = HeadsetClient(upstream, feedback, keys=keys, client_name=client_name)
         self._threads: list[threading.Thread] = []
+
+    @property
+    def refused_connections(self) -> int:
+        """Connections closed unserved: over the cap (503) or off the allow-list (403)."""
+        return self._http.refused_connections + self._http.refused_addresses
 
     def _handler(self):
         adapter = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = adapter.config.connection_timeout_s  # per connection: StreamRequestHandler.setup
+
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 if self.path.rstrip("/") != "/unity":
                     self.send_error(404, "POST to /unity")
@@ -289,7 +394,13 @@ class QuestAdapter:
                     adapter.bad_posts += 1
                     self.send_error(413 if n > MAX_BODY_BYTES else 400, "bad Content-Length")
                     return
-                status = adapter.handle_post(self.rfile.read(n), self.client_address[0])
+                try:
+                    body = self.rfile.read(n)
+                except TimeoutError:
+                    adapter.timed_out += 1
+                    self.close_connection = True
+                    return
+                status = adapter.handle_post(body, self.client_address[0])
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -297,11 +408,17 @@ class QuestAdapter:
             def log_message(self, fmt: str, *args) -> None:
                 log.debug("quest http: " + fmt, *args)
 
+            def log_error(self, fmt: str, *args) -> None:
+                if fmt.startswith("Request timed out"):  # http.server's own read of the request line
+                    adapter.timed_out += 1
+                log.debug("quest http: " + fmt, *args)
+
         return Handler
 
     def handle_post(self, body: bytes, source_ip: str) -> int:
-        """One app message -> one HeadsetPose to the bridge; returns the HTTP status."""
-        if self.config.headset_ip and source_ip != self.config.headset_ip:
+        """One app message -> one HeadsetPose to the bridge; returns the HTTP status (never raises)."""
+        allowed = self.config.allowed_ips
+        if allowed and source_ip not in allowed:
             self.refused_posts += 1
             return 403
         try:
@@ -309,6 +426,10 @@ class QuestAdapter:
         except AppMessageError as exc:
             self.bad_posts += 1
             log.debug("bad app message: %s", exc)
+            return 400
+        except Exception:  # whatever else a hostile body breaks: refused, counted, logged once
+            self.bad_posts += 1
+            log.warning("TactAR app message broke the parser (answered 400)", exc_info=True)
             return 400
         with self._lock:  # the HTTP server is threaded; the ZMQ socket is not thread-safe
             if ts <= self._last_ts:
@@ -320,8 +441,7 @@ class QuestAdapter:
                     self.stale_posts += 1
                     return 200
             self._last_ts = ts
-            if self._headset_ip is None or not self.config.headset_ip:
-                self._headset_ip = source_ip
+            self._headset_ip = source_ip  # feedback goes to the headset that posted last
             self.posts += 1
             self.client.send_pose(ts, head, left, right)
         return 200

@@ -15,8 +15,10 @@ from tactkit.teleop.fuzz import VALID, generate, send_all
 
 def test_fuzz_5000_exact_counters_no_commands():
     robot = FakeArmRobot()
-    bridge = TeleopBridge(robot, BridgeConfig(upstream="tcp://127.0.0.1:*", feedback="tcp://127.0.0.1:*"),
-                          safety=SafetyFilter())
+    # the per-peer budget off: this test counts every refusal by reason, so none may be dropped
+    # undecoded for flooding (the budget has its own test, test_teleop_flood.py)
+    bridge = TeleopBridge(robot, BridgeConfig(upstream="tcp://127.0.0.1:*", feedback="tcp://127.0.0.1:*",
+                                              peer_rate_hz=0), safety=SafetyFilter())
     bridge.start()
     operator = HeadsetClient(bridge.endpoints["upstream"], bridge.endpoints["feedback"])
     stop = threading.Event()
