@@ -138,7 +138,7 @@ def run(seconds: float, rate: float, flood: bool, config: BridgeConfig) -> dict:
     return {
         "commands": len(robot.sent_at), "cmd_rate": len(robot.sent_at) / seconds,
         "poses": st.poses_received, "superseded": st.poses_superseded, "op_sent": op_sent.value,
-        "rate_limited": st.rate_limited,
+        "rate_limited": st.rate_limited, "rx_p99": float(np.percentile(np.asarray(st.latency) * 1e3, 99)) if st.latency else float("nan"),
         "lat_p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
         "lat_p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
         "lat_max": float(lat.max()) if lat.size else float("nan"),
@@ -163,15 +163,15 @@ def main() -> None:
           f"{zmq.zmq_version()}; this process at nice {os.nice(0)}; bridge: peer_rate_hz={config.peer_rate_hz}, "
           f"peer_burst={config.peer_burst}, drain_budget_s={config.drain_budget_s}\n")
     print("| run | load avg | operator poses sent/s | received/s | commands/s | commands: share of flood off "
-          "| pose->command p50 / p99 / max (ms) | clutch resets | flood msgs sent/s | decoded and refused/s "
-          "| dropped over budget/s | bridge CPU s/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| pose->command p50 / p99 / max (ms) | bridge receive->command p99 (ms) | clutch resets | flood msgs sent/s "
+          "| decoded and refused/s | dropped over budget/s | bridge CPU s/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in (("flood off", off), ("flood on", on)):
         refused = sum(r["rejects"].values())
         t = args.seconds
         print(f"| {name} | {r['load']:.1f} | {r['op_sent'] / t:.1f} | {r['poses'] / t:.1f} | {r['cmd_rate']:.1f} | "
               f"{r['cmd_rate'] / max(off['cmd_rate'], 1e-9):.0%} | "
-              f"{r['lat_p50']:.2f} / {r['lat_p99']:.2f} / {r['lat_max']:.2f} | {r['resets']} | "
+              f"{r['lat_p50']:.2f} / {r['lat_p99']:.2f} / {r['lat_max']:.2f} | {r['rx_p99']:.2f} | {r['resets']} | "
               f"{r['flood_sent'] / t:,.0f} | {refused / t:,.0f} | {r['rate_limited'] / t:,.0f} | {r['bridge_cpu']:.2f} |")
     print(f"\nrefusals with the flood on, per reason: {on['rejects']}")
 
