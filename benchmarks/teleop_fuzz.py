@@ -6,7 +6,8 @@ known reason (plus the valid heartbeats the fuzzer needs to keep its session, ~5
 the bridge thread never crashes, no command reaches the robot during the attack, the per-reason
 rejection counters equal the expected counts exactly, and afterwards the operator can still
 engage and move the robot. Baseline for the throughput column: the same number of *valid*
-heartbeats through the same bridge.
+heartbeats through the same bridge. The bridge's per-peer budget is off here (every message
+is decoded and counted); ``benchmarks/teleop_flood.py`` measures it.
 
     .venv/bin/python benchmarks/teleop_fuzz.py                     # 100,000 messages
     .venv/bin/python benchmarks/teleop_fuzz.py --messages 20000 --curve
@@ -56,8 +57,10 @@ HEAD = P.Pose(pos=(0.0, 0.0, 1.6), quat=(1.0, 0.0, 0.0, 0.0))
 
 def run(n: int, seed: int, keys: str, valid_only: bool = False) -> dict:
     robot = CountingRobot()
-    bridge = TeleopBridge(robot, BridgeConfig(upstream="tcp://127.0.0.1:*", feedback="tcp://127.0.0.1:*", keys=keys),
-                          safety=SafetyFilter(), clock=WallClock())
+    # per-peer budget off: every message must be decoded for the counters to be compared
+    # exactly (the budget's effect under a flood: benchmarks/teleop_flood.py)
+    bridge = TeleopBridge(robot, BridgeConfig(upstream="tcp://127.0.0.1:*", feedback="tcp://127.0.0.1:*", keys=keys,
+                                              peer_rate_hz=0), safety=SafetyFilter(), clock=WallClock())
     bridge.start()
     operator = HeadsetClient(bridge.endpoints["upstream"], bridge.endpoints["feedback"], keys=keys or None)
     stop = threading.Event()
