@@ -184,12 +184,14 @@ def _robot_main(factory: Callable[[], Robot], config: ControllerConfig, sock: so
         pass  # the controller is gone
 
 
-def _robot_loop(robot: Robot, config: ControllerConfig, sock: socket.socket, orphan_hold_s: float, terminated: threading.Event, realtime: bool = False,
+def _robot_loop(robot: Robot, config: ControllerConfig, sock: socket.socket, orphan_hold_s: float,
+                terminated: threading.Event, realtime: bool = False,
                 freeze_gc: bool = False) -> RobotProcessReport:
     """The robot process's loop (its main thread); returns when stopped (or orphaned) and at rest."""
     clock = WallClock()
     stats = FollowerStats()
-    follower = CommandFollower(tuple(robot.arm_names), config, stats)
+    grippers = [a.name for a in robot.arm_features() if a.has_gripper]  # the others get no gripper command
+    follower = CommandFollower(tuple(robot.arm_names), config, stats, grippers)
     watchdog = Watchdog()
     loop = RateLoop(config.robot_rate_hz, clock)
     state = robot.read_state()

@@ -29,6 +29,7 @@ from tactkit.real.robot_process import (
     _from_robot,
     _robot_loop,
 )
+from tactkit.real.safety import SafetyConfig
 from tactkit.real.slow_process import SlowPolicyThread
 from tactkit.real.watchdog import WatchdogConfig
 
@@ -39,10 +40,10 @@ SLACK = 0.15  # s: a loaded test machine may run a normal-priority loop late
 class _LoopInThread:
     """``_robot_loop`` on a FakeRobot in a thread; the test plays the controller on the link."""
 
-    def __init__(self, controller_timeout: float = 0.1, orphan_hold_s: float = 0.2) -> None:
+    def __init__(self, controller_timeout: float = 0.1, orphan_hold_s: float = 0.2, **config) -> None:
         self.robot = FakeRobot(FakeRobotConfig())
         wd = WatchdogConfig(controller_timeout=controller_timeout)
-        self.config = ControllerConfig(watchdog=wd)
+        self.config = ControllerConfig(watchdog=wd, **config)
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         theirs.setblocking(False)
         self.report = None
@@ -127,6 +128,29 @@ def test_robot_loop_stop_brings_the_arm_to_rest_and_reports():
     target = loop.robot._target["arm"][:3]
     time.sleep(0.05)
     np.testing.assert_array_equal(loop.robot._target["arm"][:3], target)  # no command after the stop
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.0])
+def test_robot_loop_shapes_commands_so_the_safety_filter_stays_a_gate(fraction):
+    """The command shaper (controller.command_accel_fraction) is on the robot process's path: a
+    jittery 12 Hz waypoint stream moves the arm without the filter's speed/acceleration limits
+    ever binding; with the shaper off (0, mutation check) the acceleration limit binds."""
+    loop = _LoopInThread(controller_timeout=5.0, command_accel_fraction=fraction,
+                         safety=SafetyConfig(max_linear_accel=5.0))
+    loop.wait_for(StateMsg)
+    rng = np.random.default_rng(0)
+    t0 = time.monotonic()
+    for k in range(12):  # 1 s: 3 cm along +y plus 1 mm of jitter per waypoint
+        now = time.monotonic()
+        y = 0.03 * (now - t0) + rng.normal(0, 0.001)
+        loop.send(_waypoint(y, now + 1 / 12))
+        time.sleep(max(t0 + (k + 1) / 12 - time.monotonic(), 0.0))
+    loop.send(Stop())
+    loop.thread.join(5.0)
+    rep = loop.report
+    assert loop.y() > 0.01  # it moved
+    motion = sum(n for name, n in rep.stats.safety.items() if name.endswith("rate"))
+    assert (motion == 0) if fraction > 0 else (motion > 5), dict(rep.stats.safety)
 
 
 def _alive(pid: int) -> bool:

@@ -118,12 +118,16 @@ def test_command_shaper_bounds_acceleration_and_reaches_the_target():
         CommandShaper(start, 0.0, 0.3, 1.5, 0.0, 30.0)
 
 
+@pytest.mark.parametrize("design", ["controller", "robot_process"])
 @pytest.mark.parametrize("fraction", [0.5, 0.0])
-def test_shaped_waypoint_stream_never_trips_the_safety_filter(fraction):
+def test_shaped_waypoint_stream_never_trips_the_safety_filter(fraction, design):
     """A jittery 12 Hz waypoint stream (a chunk-executing policy) through the controller's
     interpolation: with the shaper the safety filter's acceleration limit never binds; without
-    it (fraction 0, the old behaviour) it binds at waypoint changes."""
+    it (fraction 0, the old behaviour) it binds at waypoint changes. Both designs: the follower
+    inside the controller (lockstep and threaded runtimes) and the follower as the robot
+    process builds it (``tactkit.real.robot_process._robot_loop``)."""
     from tactkit.real.controller import ControllerConfig, ControllerCore
+    from tactkit.real.follower import ArmTarget, CommandFollower
     from tactkit.real.robot import ArmState, RobotState
     from tactkit.real.safety import SafetyConfig
 
@@ -135,10 +139,16 @@ def test_shaped_waypoint_stream_never_trips_the_safety_filter(fraction):
 
     cfg = ControllerConfig(command_accel_fraction=fraction, safety=SafetyConfig(max_linear_accel=20.0,
                                                                                   max_angular_accel=60.0))
-    core = ControllerCore(Still(), ("arm",), cfg)
     pose = np.r_[0.5, 0.0, 0.1, 0.0, 1.0, 0.0, 0.0]
     state = RobotState(0.0, {"arm": ArmState(pose, np.zeros(6), np.zeros(7), 0.0, np.zeros(6))})
-    core.start(state, 0.0)
+    if design == "controller":
+        core = ControllerCore(Still(), ("arm",), cfg)
+        core.start(state, 0.0)
+        follower, tick = core.follower, core.robot_tick
+    else:
+        follower = CommandFollower(("arm",), cfg)
+        follower.start(state, 0.0)
+        tick = follower.tick
     rng = np.random.default_rng(0)
     limited = 0
     for k in range(1, 1000):
@@ -146,7 +156,7 @@ def test_shaped_waypoint_stream_never_trips_the_safety_filter(fraction):
         if k % 42 == 1:  # a new waypoint every 1/12 s: the path plus 1 mm of jitter
             wp = pose.copy()
             wp[:3] += [0.03 * now, 0.0, -0.01 * now] + rng.normal(0, 0.001, 3)
-            core._traj["arm"] = core._traj["arm"].schedule_waypoint(wp, now + 1 / 12, now, 0.3, 1.5)
-        core.robot_tick(state, now)
-        limited += bool(core.safety.report.violations.get("arm"))
+            follower.schedule({"arm": ArmTarget(wp)}, now + 1 / 12, now, None)
+        tick(state, now)
+        limited += bool(follower.safety.report.violations.get("arm"))
     assert (limited == 0) if fraction > 0 else (limited > 5), limited
