@@ -211,17 +211,18 @@ def main() -> None:
     print(f"store: {episodes} episodes committed; `tactkit dataset verify`: exit {verify.returncode} "
           f"({(verify.stdout + verify.stderr).strip().splitlines()[-1] if (verify.stdout + verify.stderr).strip() else ''})")
     print(f"bridge: {open(out / 'bridge.log').read().strip().splitlines()[-2:]}\n")
-    if samples:
-        first = next((s for t, s in samples if t >= args.episode_s), samples[0][1])
-        last = samples[-1][1]
+    # start: the first sample after the first episode (everything warmed up); end: the last
+    # sample with every process alive (the run's own shutdown is not a leak)
+    alive = [(t, s) for t, s in samples if all(v is not None for v in s.values())]
+    if alive:
+        t_first, first = next(((t, s) for t, s in alive if t >= args.episode_s), alive[0])
+        t_last, last = alive[-1]
+        print(f"resources from {t_first / 60:.1f} min to {t_last / 60:.1f} min:\n")
         print("| process | RSS MiB start -> end (max) | open files start -> end (max) | threads start -> end (max) |")
         print("|---|---|---|---|")
         for name in last:
-            series = [s[name] for _, s in samples if s.get(name)]
-            a, b = first.get(name), last.get(name)
-            if not series or a is None or b is None:
-                print(f"| {name} | gone before the end | | |")
-                continue
+            series = [s[name] for _, s in alive]
+            a, b = first[name], last[name]
             mx = {k: max(x[k] for x in series) for k in ("rss_mib", "fds", "threads")}
             print(f"| {name} | {a['rss_mib']:.1f} -> {b['rss_mib']:.1f} ({mx['rss_mib']:.1f}) | {a['fds']} -> {b['fds']} "
                   f"({mx['fds']}) | {a['threads']} -> {b['threads']} ({mx['threads']}) |")
