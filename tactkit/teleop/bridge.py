@@ -108,7 +108,9 @@ class BridgeConfig:
     insecure: bool = False  # allow a non-loopback bind without CURVE
     stream_timeout_s: float = 0.25  # pose stream silent longer than this = lost
     max_drain: int = 10_000  # upstream messages handled per loop iteration at most
-    drain_budget_s: float = 0.002  # s: a drain ends after this, so commands never wait behind a backlog
+    # s: a drain with messages of several peers ends after this, so the operator's command never
+    # waits behind a flood (a backlog of one peer's own messages is drained whole: latest wins)
+    drain_budget_s: float = 0.002
     peer_rate_hz: float = 1000.0  # messages/s one peer (CURVE key or connection) may send; 0 = unlimited
     peer_burst: int = 500  # messages a peer may send at once above its rate
     # SCHED_FIFO priority of the bridge loop and of ZeroMQ's I/O thread (0 = normal scheduling):
@@ -385,6 +387,11 @@ class TeleopBridge:
     def _drain(self) -> bool:
         """Handle queued upstream messages for up to ``drain_budget_s``; True if some remain.
 
+        The time budget ends a drain only once it has met messages of more than one peer (a
+        flood next to the operator): a backlog of one peer's own messages (its poses queued
+        while the loop stalled; that peer's budget bounds it) is drained whole however long a
+        busy machine takes, so only its newest pose becomes a command, not its stale ones.
+
         Every accepted pose advances the clutches and buttons (no edge is lost), but only the
         command from the newest pose of this drain is sent: latest wins, no backlog."""
         newest: tuple[RobotCommand | None, float, float] | None = None
@@ -392,6 +399,8 @@ class TeleopBridge:
         curve = self._security is not None
         deadline = time.monotonic() + self.config.drain_budget_s
         cut = False
+        first_peer: bytes | None = None
+        mixed = False  # messages of more than one peer in this drain
         for _ in range(self.config.max_drain):
             try:
                 frames = self._router.recv_multipart(zmq.NOBLOCK, copy=not curve)
@@ -402,7 +411,12 @@ class TeleopBridge:
             if curve:  # the CURVE key the ZAP handler verified (z85 text)
                 user = frames[-1].get("User-Id").encode()
                 frames = [f.bytes for f in frames]
-            if not self._budget.allow(user or frames[0], t_rx):
+            peer = user or frames[0]
+            if first_peer is None:
+                first_peer = peer
+            elif peer != first_peer:
+                mixed = True
+            if not self._budget.allow(peer, t_rx):
                 self.stats.rate_limited += 1
                 self._reject_log.event("rate_limited", logging.WARNING,
                                        "teleop bridge: a peer is over its budget of %.0f messages/s: dropping",
@@ -422,7 +436,7 @@ class TeleopBridge:
                 elif msg is not None:
                     self.stats.controls += 1
                     self._handle_control(ident, msg)
-            if t_rx > deadline:  # the rest waits for the next drain, after this one's command
+            if mixed and t_rx > deadline:  # the rest waits for the next drain, after this one's command
                 cut = True
                 break
         else:

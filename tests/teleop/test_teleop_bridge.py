@@ -199,3 +199,49 @@ def test_control_without_recorder_is_refused_with_ack(rig):
     ack = c.control("calibrate", t=0.3, calibration=P.Pose(pos=(0.0, 0.1, 0.0), quat=(1.0, 0.0, 0.0, 0.0)))
     assert ack.ok
     np.testing.assert_allclose(bridge.retargeter._t_bh, [0.0, 0.1, 0.0])
+
+
+@pytest.mark.parametrize("flood", [False, True])
+def test_drain_budget_cuts_a_flood_but_drains_one_peers_backlog_whole(flood):
+    """The drain's time budget (here ~0: it has always run out) ends a drain that met messages of
+    several peers, after the operator's pose is in, so its command goes out; a backlog of the
+    operator's own poses is drained whole and only the newest becomes a command."""
+    import zmq
+
+    robot = FakeArmRobot()
+    bridge = TeleopBridge(robot, BridgeConfig(**EPHEMERAL, stream_timeout_s=5.0), safety=SafetyFilter(FAST))
+    bridge.bind()
+    c = HeadsetClient(bridge.endpoints["upstream"], bridge.endpoints["feedback"])
+    junk = zmq.Context.instance().socket(zmq.DEALER)
+    junk.connect(bridge.endpoints["upstream"])
+    try:
+        op = Operator(c, bridge)
+        bridge.start()
+        op.send(grip=0.0)
+        op.send(grip=1.0)
+        assert wait_until(lambda: bridge.stats.commands_sent == 1, 2.0)
+        bridge._stop.set()  # the loop stops: this test calls the drain itself
+        bridge._thread.join()
+        bridge.config.drain_budget_s = 1e-9
+        for i in range(1, 51):
+            op.send(sync=False, grip=1.0, pos=(0.0005 * i, 0.0, 0.0))
+            if flood:
+                junk.send(b"not a message")
+            time.sleep(0.002)  # the client conflates: let each pose leave
+        time.sleep(0.3)
+        drains, sent = bridge.stats.drains, bridge.stats.commands_sent
+        cut = bridge._drain()
+        if flood:  # cut after the second message (round-robin: one of each peer), one command
+            assert cut and bridge.stats.poses_received - 2 <= 1
+            assert bridge.stats.commands_sent == sent + 1
+            while bridge._drain():
+                pass
+            assert bridge.rejects.total == 50  # every junk message was handled in later drains
+        else:  # one drain, one command: the newest pose
+            assert not cut and bridge.stats.drains == drains + 1
+            assert bridge.stats.commands_sent == sent + 1
+            assert abs(robot.pose()[0] - (HOME[0] + 0.025)) < 1e-12
+    finally:
+        junk.close(linger=0)
+        c.close()
+        bridge.stop()
