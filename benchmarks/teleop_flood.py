@@ -29,10 +29,10 @@ import time
 
 import numpy as np
 import zmq
+from teleop_latency import TimedRobot  # benchmarks/ is on sys.path when run as a script
 
 from tactkit.clock import WallClock
 from tactkit.config import from_dict, merge, parse_overrides, to_dict
-from tactkit.real.fake import FakeRobot, FakeRobotConfig
 from tactkit.real.safety import SafetyConfig, SafetyFilter
 from tactkit.sysinfo import cpu_model
 from tactkit.teleop import protocol as P
@@ -40,18 +40,6 @@ from tactkit.teleop.bridge import BridgeConfig, TeleopBridge
 from tactkit.teleop.client import HeadsetClient
 
 HEAD = P.Pose(pos=(0.0, 0.0, 1.6), quat=(1.0, 0.0, 0.0, 0.0))
-
-
-class TimedRobot(FakeRobot):
-    """The real FakeRobot arm, noting when each command arrives."""
-
-    def __init__(self) -> None:
-        super().__init__(FakeRobotConfig(), WallClock())
-        self.sent_at: list[float] = []
-
-    def send(self, command) -> None:
-        self.sent_at.append(time.monotonic())
-        super().send(command)
 
 
 def operator(upstream: str, feedback: str, seconds: float, rate: float, started, go, sent) -> None:

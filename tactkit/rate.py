@@ -27,6 +27,17 @@ from tactkit.clock import Clock, WallClock
 log = logging.getLogger(__name__)
 
 
+def realtime_available() -> bool:
+    """Whether this process may run threads under ``SCHED_FIFO`` (tried and undone at once)."""
+    try:
+        old = (os.sched_getscheduler(0), os.sched_getparam(0))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        os.sched_setscheduler(0, old[0], old[1])
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
 @contextlib.contextmanager
 def realtime_thread(priority: int) -> Iterator[bool]:
     """Run the calling thread under ``SCHED_FIFO`` at ``priority`` (1-99) for the ``with`` block.

@@ -48,7 +48,7 @@ from tactkit.rate import RateLoop, RateStats, realtime_thread
 from tactkit.real.controller import ControllerConfig, ControllerCore
 from tactkit.real.follower import ArmTarget, CommandFollower, FollowerStats
 from tactkit.real.robot import ArmState, Robot, RobotState
-from tactkit.real.slow_process import Heartbeat, PlannerFailed, PlanReady, SlowPolicy
+from tactkit.real.slow_process import SlowPolicy, serve_plans
 from tactkit.real.watchdog import Watchdog
 from tactkit.sensors.base import Sensor
 
@@ -493,30 +493,8 @@ class RobotProcessRuntime:
                 link.heartbeat(self.clock.now())
 
     def _slow_loop(self) -> None:
-        core, slow, clock = self.core, self.slow, self.clock
-        next_request = clock.now()
         with realtime_thread(max(self.config.realtime_priority - 2, 0)):
-            while not self._stop.is_set():
-                now = clock.now()
-                for msg in slow.poll():
-                    now = clock.now()
-                    if isinstance(msg, PlanReady):
-                        core.install_plan(msg.plan, now)
-                        core.watchdog.feed("slow_process", now)
-                        self.plan_compute_s.append(float(msg.compute_s))
-                    elif isinstance(msg, Heartbeat):
-                        core.watchdog.feed("slow_process", now)
-                    elif isinstance(msg, PlannerFailed):
-                        core.watchdog.trip("slow_process", f"slow policy raised:\n{msg.traceback}", now)
-                if not slow.alive:
-                    core.watchdog.trip("slow_process", f"slow-policy process died (exit code {slow.exitcode})", now)
-                    return
-                if not slow.busy and now >= next_request and not core.faulted:
-                    window = core.window()
-                    if window is not None:
-                        slow.request(window)
-                        next_request = now + self.config.plan_period
-                self._stop.wait(0.002)
+            serve_plans(self.core, self.slow, self.clock, self._stop, self.config.plan_period, self.plan_compute_s)
 
     def run(self, duration: float | None = None) -> ProcessReport:
         """Run until ``duration`` s have passed, :meth:`stop` is called or the robot process ends."""

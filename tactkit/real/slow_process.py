@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -235,3 +235,35 @@ class SlowPolicyThread:
             self._in.put(None)
             self._thread.join(timeout)
             self._thread = None
+
+
+def serve_plans(core: Any, slow: SlowPolicy, clock: Any, stop: threading.Event, plan_period: float,
+                compute_s: MutableSequence[float]) -> None:
+    """The controller's slow-policy poller, until ``stop`` is set or the slow process dies:
+    install each plan that arrives (feeding the watchdog, logging its compute time in
+    ``compute_s``), trip the watchdog on a planner failure or a dead process, and request the
+    next plan every ``plan_period`` s once the last one arrived. ``core`` is the
+    :class:`~tactkit.real.controller.ControllerCore` (``install_plan``, ``watchdog``,
+    ``faulted``, ``window``)."""
+    next_request = clock.now()
+    while not stop.is_set():
+        now = clock.now()
+        for msg in slow.poll():
+            now = clock.now()
+            if isinstance(msg, PlanReady):
+                core.install_plan(msg.plan, now)
+                core.watchdog.feed("slow_process", now)
+                compute_s.append(float(msg.compute_s))
+            elif isinstance(msg, Heartbeat):
+                core.watchdog.feed("slow_process", now)
+            elif isinstance(msg, PlannerFailed):
+                core.watchdog.trip("slow_process", f"slow policy raised:\n{msg.traceback}", now)
+        if not slow.alive:
+            core.watchdog.trip("slow_process", f"slow-policy process died (exit code {slow.exitcode})", now)
+            return
+        if not slow.busy and now >= next_request and not core.faulted:
+            window = core.window()
+            if window is not None:
+                slow.request(window)
+                next_request = now + plan_period
+        stop.wait(0.002)

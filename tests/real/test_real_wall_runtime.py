@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from real_fakes import ChunkPolicy, dying_policy, slow_policy
 
+from tactkit.rate import realtime_available
 from tactkit.real.controller import ControllerConfig
 from tactkit.real.fake import FakeRobot, FakeRobotConfig
 from tactkit.real.runtime import WallClockRuntime
@@ -52,16 +53,6 @@ def test_slow_policy_in_a_spawned_process_and_its_death_trips_the_watchdog():
     assert np.linalg.norm(state.tcp_velocity[:3]) < 1e-3  # at rest
 
 
-def _fifo_allowed() -> bool:
-    try:
-        old = (os.sched_getscheduler(0), os.sched_getparam(0))
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        os.sched_setscheduler(0, old[0], old[1])
-        return True
-    except (AttributeError, OSError):
-        return False
-
-
 def _realtime_run():
     policy = ChunkPolicy()
     wd = WatchdogConfig(plan_timeout=30.0, sensor_timeout=30.0, slow_process_timeout=30.0)
@@ -74,7 +65,7 @@ def _realtime_run():
     return rt, seen
 
 
-@pytest.mark.skipif(not _fifo_allowed(), reason="SCHED_FIFO refused to this OS user (needs root or "
+@pytest.mark.skipif(not realtime_available(), reason="SCHED_FIFO refused to this OS user (needs root or "
                     "CAP_SYS_NICE or an rtprio limit): the real-time robot loop is untested here")
 def test_realtime_priority_puts_the_robot_loop_under_fifo_for_the_run_only():
     before = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tactkit.clock import SimClock, WallClock
-from tactkit.rate import RateLoop, realtime_thread
+from tactkit.rate import RateLoop, realtime_available, realtime_thread
 
 
 def test_deadlines_are_absolute_on_sim_clock():
@@ -58,16 +58,6 @@ def test_bad_rate_rejected():
         RateLoop(float("nan"))
 
 
-def _fifo_allowed() -> bool:
-    try:
-        old = (os.sched_getscheduler(0), os.sched_getparam(0))
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        os.sched_setscheduler(0, old[0], old[1])
-        return True
-    except (AttributeError, OSError):
-        return False
-
-
 def test_realtime_thread_off_by_default_and_rejects_bad_priorities():
     before = os.sched_getscheduler(0)
     with realtime_thread(0) as on:
@@ -77,7 +67,7 @@ def test_realtime_thread_off_by_default_and_rejects_bad_priorities():
             pass
 
 
-@pytest.mark.skipif(not _fifo_allowed(), reason="SCHED_FIFO refused to this OS user (needs root or "
+@pytest.mark.skipif(not realtime_available(), reason="SCHED_FIFO refused to this OS user (needs root or "
                     "CAP_SYS_NICE or an rtprio limit): the real-time path is untested here")
 def test_realtime_thread_runs_the_block_under_fifo_and_restores_the_policy():
     before = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
