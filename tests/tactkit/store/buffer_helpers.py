@@ -27,6 +27,18 @@ def camera(n: int, h: int = 24, w: int = 32, seed: int = 0) -> np.ndarray:
     return out
 
 
+def random_values(rng: np.random.Generator, spec, n: int) -> np.ndarray:
+    """``n`` random samples of a store ``StreamSpec``: bytes for images, unit quaternions for poses."""
+    from tactkit.store import POSE_NAMES
+
+    if spec.is_image:
+        return rng.integers(0, 255, (n, *spec.shape), dtype=np.uint8)
+    if spec.names == POSE_NAMES:
+        q = rng.normal(size=(n, 4))
+        return np.c_[rng.normal(size=(n, 3)), q / np.linalg.norm(q, axis=1, keepdims=True)]
+    return rng.normal(size=(n, *spec.shape)).astype(spec.dtype)
+
+
 def write_buffer(path: Path, arrays: dict[str, np.ndarray], ends: list[int], compressors: dict[str, dict]) -> None:
     """A zarr-2 buffer; images compressed with imagecodecs' codecs, then the .zarray compressor
     entry rewritten to exactly what diffusion_policy/UMI write."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from buffer_helpers import random_values
 
 from tactkit.cli.main import main
 from tactkit.policies.config import load_policy_config
@@ -36,14 +37,7 @@ def make_store(path: Path, episodes: int = 2, seconds: float = 50.0) -> EpisodeS
             for key, spec in STREAMS.items():
                 n = int(seconds * spec.rate_hz) if not spec.is_image else 20
                 ts = 1000.0 * e + np.arange(n) / spec.rate_hz
-                if spec.is_image:
-                    vals = rng.integers(0, 255, (n, *spec.shape), dtype=np.uint8)
-                elif spec.names == POSE_NAMES:
-                    q = rng.normal(size=(n, 4))
-                    vals = np.c_[rng.normal(size=(n, 3)), q / np.linalg.norm(q, axis=1, keepdims=True)]
-                else:
-                    vals = rng.normal(size=(n, *spec.shape)).astype(spec.dtype)
-                rec.append_many(key, ts, vals)
+                rec.append_many(key, ts, random_values(rng, spec, n))
     return store
 
 

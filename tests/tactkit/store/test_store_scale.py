@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from buffer_helpers import random_values
 
 from tactkit.store import (
     POSE_NAMES,
@@ -40,14 +41,7 @@ def record(store: EpisodeStore, e: int, seconds: float = 2.0, seed: int = 0) -> 
         for key, spec in STREAMS.items():
             n = int(seconds * spec.rate_hz) + int(rng.integers(0, 3))
             ts = 10.0 * e + np.sort(rng.uniform(0, seconds, n))
-            if spec.is_image:
-                vals = rng.integers(0, 255, (n, *spec.shape), dtype=np.uint8)
-            elif spec.names == POSE_NAMES:
-                q = rng.normal(size=(n, 4))
-                vals = np.c_[rng.normal(size=(n, 3)), q / np.linalg.norm(q, axis=1, keepdims=True)]
-            else:
-                vals = rng.normal(size=(n, *spec.shape)).astype(spec.dtype)
-            rec.append_many(key, ts, vals)
+            rec.append_many(key, ts, random_values(rng, spec, n))
 
 
 @pytest.fixture(scope="module")
