@@ -158,6 +158,43 @@ def test_the_training_loss_sees_no_future_fast_signal():
     assert torch.equal(pred[:, :7], pred2[:, :7]) and not torch.equal(pred[:, 7:], pred2[:, 7:])
 
 
+def _held(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``b`` with the wrench after the observation window held at the window's newest value
+    (what ``plan`` feeds the chunk's later steps)."""
+    out = dict(b)
+    out[WRENCH] = torch.cat([b[WRENCH][:, :TO], b[WRENCH][:, TO - 1 : TO].expand(-1, H - TO, -1)], dim=1)
+    return out
+
+
+def _loss(m: ImplicitRDPModel, b: dict[str, torch.Tensor], seed: int = 3) -> float:
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return float(m.compute_loss(b)[0])
+
+
+def test_fast_dropout_trains_on_the_plan_time_fast_signal():
+    """irdp.fast_dropout: that fraction of training samples sees, after the observation window,
+    the window's newest fast signal held (the input ``plan`` gives the chunk), so the slow tokens
+    must carry the plan; without it the network can read its lateral motion off the friction it
+    causes (docs/implicit-rdp.md, closed-loop failure on wipe)."""
+    b, held = batch(), _held(batch())
+    assert not torch.equal(b[WRENCH], held[WRENCH])
+    # (no auxiliary target here: the virtual target is computed from the recorded wrench, which
+    # the dropout leaves alone; only the network's fast input changes)
+    always = make_model("irdp.fast_dropout=1.0", "irdp.aux_target=none").train()
+    assert _loss(always, b) == _loss(always, held)  # every sample trains on the held signal
+    never = make_model("irdp.fast_dropout=0.0", "irdp.aux_target=none").train()
+    assert _loss(never, b) != _loss(never, held)
+    # per sample: with p = 0.5 some samples see their own signal, others the held one
+    half = make_model("irdp.fast_dropout=0.5", "irdp.aux_target=none").train()
+    losses = {_loss(half, b, seed) == _loss(half, held, seed) for seed in range(12)}
+    assert losses == {True, False}
+    # inference (eval mode) never drops: a step sees the signals that arrived
+    assert _loss(always.eval(), b) != _loss(always.eval(), held)
+    with pytest.raises(ConfigError, match="fast_dropout"):
+        make_cfg("irdp.fast_dropout=1.5")
+
+
 @pytest.mark.parametrize("prediction_type", ["sample", "epsilon"])
 def test_the_lean_ddim_step_is_diffusers_ddim(prediction_type):
     m = make_model(f"prediction_type={prediction_type}")

@@ -23,6 +23,11 @@ class ImplicitRDPConfig:
     ff_mult: int = 4
     dropout: float = 0.0
     fast_hidden: int = 64  # GRU over the fast signal (one fast token per chunk step)
+    #: fraction of training samples whose fast signals after the observation window are replaced
+    #: by the window's newest one (what ``plan`` feeds the chunk): the slow tokens must then carry
+    #: the plan. At 0 the network took its lateral motion from the friction that motion causes
+    #: (a shortcut: fine offline, drifts off the path in closed loop; docs/implicit-rdp.md)
+    fast_dropout: float = 0.5
     # --- virtual-target representation regularisation (the ablation switch)
     #: auxiliary channels denoised with the actions: "virtual_target" (x + K^-1 f, ImplicitRDP),
     #: "force" (the raw force, the paper's weaker alternative) or "none" (no regularisation)
@@ -48,6 +53,8 @@ class ImplicitRDPConfig:
             raise ConfigError("irdp.fast_hidden and irdp.ff_mult must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"irdp.dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.fast_dropout <= 1.0:
+            raise ConfigError(f"irdp.fast_dropout must be in [0, 1], got {self.fast_dropout}")
         if self.aux_weight < 0:
             raise ConfigError(f"irdp.aux_weight must be >= 0, got {self.aux_weight}")
         if self.wrench_sign not in (-1.0, 1.0):

@@ -263,6 +263,11 @@ class ImplicitRDPModel(nn.Module):
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         x0 = self.targets(batch)
         fast = self.codec.encode(batch, self.cfg.fast_keys)[:, : self.horizon]
+        p = self.cfg.irdp.fast_dropout
+        if p > 0 and self.training:
+            held = fast[:, self.n_obs - 1 : self.n_obs].expand(-1, self.horizon - self.n_obs, -1)
+            drop = torch.rand(fast.shape[0], 1, 1, device=fast.device) < p
+            fast = torch.cat([fast[:, : self.n_obs], torch.where(drop, held, fast[:, self.n_obs :])], dim=1)
         mem_kv = self.memory_kv(self.slow_tokens(batch), self.fast_tokens(fast))
         noise = torch.randn_like(x0)
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (x0.shape[0],), device=x0.device)
