@@ -193,6 +193,7 @@ def test_fast_dropout_trains_on_the_plan_time_fast_signal():
     assert _loss(always.eval(), b) != _loss(always.eval(), held)
     with pytest.raises(ConfigError, match="fast_dropout"):
         make_cfg("irdp.fast_dropout=1.5")
+    assert make_cfg().irdp.fast_dropout == 0.5  # what tactkit train and the quickstart use
 
 
 @pytest.mark.parametrize("prediction_type", ["sample", "epsilon"])
