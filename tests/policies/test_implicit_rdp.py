@@ -196,6 +196,32 @@ def test_fast_dropout_trains_on_the_plan_time_fast_signal():
     assert make_cfg().irdp.fast_dropout == 0.5  # what tactkit train and the quickstart use
 
 
+def test_fast_channels_hide_the_other_fast_channels_in_training_and_at_run_time():
+    """irdp.fast_channels=[2]: the network sees the normal force only; the lateral force and the
+    torques (friction the policy's own motion causes) change neither the loss nor a denoise."""
+    m = make_model("irdp.fast_channels=[2]", "irdp.aux_target=none")
+    b = batch()
+    lateral = dict(b)
+    lateral[WRENCH] = b[WRENCH].clone()
+    lateral[WRENCH][..., [0, 1, 3, 4, 5]] += 5.0
+    normal = dict(b)
+    normal[WRENCH] = b[WRENCH].clone()
+    normal[WRENCH][..., 2] += 5.0
+    m.train()
+    assert _loss(m, b) == _loss(m, lateral) and _loss(m, b) != _loss(m, normal)
+    m.eval()
+    slow, fast, noise = _denoise_inputs(m)
+    moved = fast.clone()
+    moved[..., [0, 1, 3, 4, 5]] += 1.0
+    assert torch.equal(m.denoise(slow, fast, noise), m.denoise(slow, moved, noise))
+    moved[..., 2] += 1.0
+    assert not torch.equal(m.denoise(slow, fast, noise), m.denoise(slow, moved, noise))
+    with pytest.raises(ValueError, match="fast signal has 6 channels"):
+        make_model("irdp.fast_channels=[6]")
+    with pytest.raises(ConfigError, match="fast_channels"):
+        make_cfg("irdp.fast_channels=[]")
+
+
 @pytest.mark.parametrize("prediction_type", ["sample", "epsilon"])
 def test_the_lean_ddim_step_is_diffusers_ddim(prediction_type):
     m = make_model(f"prediction_type={prediction_type}")

@@ -30,6 +30,10 @@ class ImplicitRDPConfig:
     #: configs/policy/implicit_rdp.yaml sets 0.5; 0 here, so runs saved before the option
     #: existed read back as trained without it
     fast_dropout: float = 0.0
+    #: indices into the (concatenated, normalised) fast signal that the network sees; the others
+    #: are zeroed in training and at run time. None: all. E.g. [2] for a single arm's wrench keeps
+    #: the normal force only, dropping the friction (and its torques) the policy's own motion causes
+    fast_channels: list[int] | None = None
     # --- virtual-target representation regularisation (the ablation switch)
     #: auxiliary channels denoised with the actions: "virtual_target" (x + K^-1 f, ImplicitRDP),
     #: "force" (the raw force, the paper's weaker alternative) or "none" (no regularisation)
@@ -57,6 +61,8 @@ class ImplicitRDPConfig:
             raise ConfigError(f"irdp.dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.fast_dropout <= 1.0:
             raise ConfigError(f"irdp.fast_dropout must be in [0, 1], got {self.fast_dropout}")
+        if self.fast_channels is not None and (not self.fast_channels or min(self.fast_channels) < 0):
+            raise ConfigError(f"irdp.fast_channels must be null or non-empty indices >= 0, got {self.fast_channels}")
         if self.aux_weight < 0:
             raise ConfigError(f"irdp.aux_weight must be >= 0, got {self.aux_weight}")
         if self.wrench_sign not in (-1.0, 1.0):

@@ -151,6 +151,13 @@ class ImplicitRDPModel(nn.Module):
         self.aux_dim = 3 * len(self._aux_sources)
         self.out_dim = self.action_dim + self.aux_dim
         self.fast_dim = codec.dim(cfg.fast_keys)
+        keep = torch.ones(self.fast_dim)
+        if ic.fast_channels is not None:
+            if max(ic.fast_channels) >= self.fast_dim:
+                raise ValueError(f"irdp.fast_channels {ic.fast_channels}: the fast signal has {self.fast_dim} channels")
+            keep = torch.zeros(self.fast_dim)
+            keep[list(ic.fast_channels)] = 1.0
+        self.register_buffer("fast_keep", keep, persistent=False)
         d = ic.d_model
         self.obs_encoder = ObservationEncoder(
             codec, cfg.obs_keys, cfg.n_obs_steps, tuple(cfg.crop_shape), cfg.resnet_width, cfg.image_feature_dim
@@ -236,6 +243,8 @@ class ImplicitRDPModel(nn.Module):
         """Normalised fast signals ``[B, horizon, F]`` (each chunk step's own) -> ``[B, horizon, d]``."""
         if fast.shape[1:] != (self.horizon, self.fast_dim):
             raise ValueError(f"fast signals must be [B, {self.horizon}, {self.fast_dim}], got {tuple(fast.shape)}")
+        if self.cfg.irdp.fast_channels is not None:
+            fast = fast * self.fast_keep
         h, _ = self.fast_gru(self.delayed(fast))
         return self.fast_proj(h) + self.fast_pos
 
