@@ -24,6 +24,9 @@ STEPS = 200
 TINY = [
     "size=tiny", "obs_keys=[observation.state.tcp_pose,observation.state.gripper_width]", "batch_size=16",
     "warmup_steps=10", "lr=3e-3", "ema_decay=0.9", "log_every=1", "irdp.stiffness=[1500,1500,2500]",
+    # every sample sees its own force: here the force is the cause of the demos' height (wrench x /
+    # 50), not a trace of the motion, and at 200 steps dropout 0.5 halves what teaches the reaction
+    "irdp.fast_dropout=0",
 ]  # fmt: skip
 
 
@@ -57,7 +60,8 @@ def window_at(data: dict[str, np.ndarray], policy: ImplicitRDPPolicy, i: int) ->
 
 
 def test_overfitting_a_tiny_store_drives_the_loss_down(run):
-    rows = [json.loads(line) for line in (run["run"] / "metrics.jsonl").read_text().splitlines()]
+    # the training rows (tactkit train also writes validation rows: {"step", "val_loss"})
+    rows = [r for r in map(json.loads, (run["run"] / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
     loss = np.array([r["loss"] for r in rows])
     assert len(loss) == STEPS and {"action_mse", "aux_mse"} <= set(rows[-1])
     # measured: ~0.8 over the first 10 steps, ~0.016 over the last 20 (200 steps)
