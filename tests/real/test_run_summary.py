@@ -4,6 +4,7 @@ and a session summary when the teleop bridge is stopped with Ctrl-C."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -59,21 +60,39 @@ def test_eval_prints_summaries_per_policy():
 
 
 @pytest.mark.slow
-def test_teleop_ctrl_c_prints_the_session_summary(tmp_path, capsys):
+def test_teleop_ctrl_c_prints_the_session_summary(tmp_path, capsys, monkeypatch, request):
     import _thread
 
     from tactkit.cli.main import main
+    from tactkit.teleop.session import TeleopSession
 
+    # Ctrl-C once the session runs (a fixed timer fired during start-up on a loaded machine)
+    started = threading.Event()
+    start = TeleopSession.start
+
+    def start_and_signal(self):
+        out = start(self)
+        started.set()
+        return out
+
+    monkeypatch.setattr(TeleopSession, "start", start_and_signal)
+    # a shell starting pytest in the background leaves SIGINT ignored (POSIX), and then
+    # interrupt_main() does nothing: give this process the default Ctrl-C handler
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+
+    def interrupt() -> None:
+        if started.wait(120):
+            time.sleep(1.0)
+            _thread.interrupt_main()
+
+    threading.Thread(target=interrupt, daemon=True).start()
     store = tmp_path / "teleop.zarr"
-    timer = threading.Timer(6.0, _thread.interrupt_main)
-    timer.start()
     t0 = time.monotonic()
-    try:
-        rc = main(["teleop", "--robot", "sim:wipe", "--record", str(store), "--no-keyboard", "--scene", "none",
-                   "--upstream", "tcp://127.0.0.1:0", "--feedback", "tcp://127.0.0.1:0", "--duration", "60"])
-    finally:
-        timer.cancel()
-    assert rc == 0 and time.monotonic() - t0 < 50
+    rc = main(["teleop", "--robot", "sim:wipe", "--record", str(store), "--no-keyboard", "--scene", "none",
+               "--upstream", "tcp://127.0.0.1:0", "--feedback", "tcp://127.0.0.1:0", "--duration", "120"])
+    assert rc == 0 and started.is_set()
+    assert time.monotonic() - t0 < 100  # stopped by the Ctrl-C, not by --duration
     out = capsys.readouterr()
     assert "stopping (Ctrl-C)" in out.err
     assert f"0 episodes stored this session in {store}" in out.out
