@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -16,6 +19,17 @@ SHAPES = {
     "action.tcp_pose": (7,),
     "action.gripper_width": (1,),
 }
+
+
+def metrics_rows(run: Path) -> list[dict]:
+    """Every row of a run's ``metrics.jsonl`` (training and validation rows)."""
+    return [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]
+
+
+def training_rows(run: Path) -> list[dict]:
+    """The training rows of a run's ``metrics.jsonl`` (``tactkit train`` also writes validation
+    rows: {"step", "val_loss"})."""
+    return [r for r in metrics_rows(run) if "loss" in r]
 
 
 def make_codec(pca_dim: int = 15) -> FeatureCodec:

@@ -3,12 +3,12 @@ overfitting, checkpoint round trip, plan = tokenizer decode, continuity across p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from policy_helpers import training_rows
 
 from tactkit.cli.main import main as cli_main
 from tactkit.policies.beast.policy import BeastPolicy
@@ -55,11 +55,6 @@ TINY = [
 DISCRETE_STEPS, CONT_STEPS = 300, 150
 
 
-def _metrics(run: Path) -> list[dict]:
-    """The training rows (``tactkit train`` also writes validation rows: {"step", "val_loss"})."""
-    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("beast")
@@ -90,7 +85,7 @@ def _window(rb, i0: int) -> dict[str, np.ndarray]:
 
 
 def test_training_overfits_the_tiny_store(runs, aligned):
-    d = _metrics(runs["discrete"])
+    d = training_rows(runs["discrete"])
     assert len(d) == DISCRETE_STEPS
     # cross-entropy over 256 bins starts near ln(256) = 5.5
     assert np.mean([r["loss"] for r in d[:5]]) > 5.0 and np.mean([r["loss"] for r in d[-20:]]) < 3.7
@@ -98,7 +93,7 @@ def test_training_overfits_the_tiny_store(runs, aligned):
         np.mean([r["token_acc"] for r in d[:5]]) < 0.05
         and np.mean([r["token_acc"] for r in d[-20:]]) > 0.1
     )
-    c = _metrics(runs["continuous"])
+    c = training_rows(runs["continuous"])
     assert np.mean([r["loss"] for r in c[-20:]]) < 0.3 * np.mean([r["loss"] for r in c[:5]])
     # the plans reproduce the demonstrated future poses (metres) far better than holding still
     end = int(aligned.episode_ends[0])

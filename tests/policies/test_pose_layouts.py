@@ -4,7 +4,6 @@ image key that would be flattened is an error; a diffusion_policy/RDP buffer (Jp
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tactkit.policies.features import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tactkit" / "store"))
 from buffer_helpers import DP_JPEG2K, camera, write_buffer  # noqa: E402
+from policy_helpers import training_rows  # noqa: E402
 
 
 def _poses(n: int = 500, seed: int = 0):
@@ -109,7 +109,7 @@ def test_dp_buffer_with_jpeg2k_images_and_9d_poses_trains(tmp_path):
 
     arrays = rdp_buffer(tmp_path / "rdp.zarr")
     result = train("dp", tmp_path / "rdp.zarr", [*TINY, *KEYS, "num_steps=80"], tmp_path / "run", progress=False)
-    losses = [r["loss"] for r in map(json.loads, (tmp_path / "run/metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    losses = [r["loss"] for r in training_rows(tmp_path / "run")]
     assert result["dp"].steps == 80 and np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
     policy = load_policy(tmp_path / "run")
     assert policy.codec.specs["observation.state.tcp_pose"].kind == "pose"

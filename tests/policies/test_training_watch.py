@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import yaml
+from policy_helpers import metrics_rows, training_rows
 
 from tactkit.cli.main import main
 from tactkit.policies.synthetic import make_synthetic_store
@@ -23,10 +23,6 @@ def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("watch") / "store.zarr"
     make_synthetic_store(path, episodes=4, seconds=1.0, image_hw=(24, 24))
     return path
-
-
-def _metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_print_config_resolves_against_the_data_and_trains_nothing(store, tmp_path, capsys):
@@ -76,7 +72,7 @@ def test_train_reports_splits_labels_summarises_and_logs(store, tmp_path, capsys
     assert lines[-1].startswith("trained dp in ") and lines[-1].endswith(f"-> {out / 'checkpoint'}")
     assert "val loss" in lines[-1]
     assert json.loads((out / "run_config.json").read_text())["val_ratio"] == 0.1
-    assert [m["step"] for m in _metrics(out) if "val_loss" in m] == [3, 6]
+    assert [m["step"] for m in metrics_rows(out) if "val_loss" in m] == [3, 6]
 
     # TensorBoard: loss, learning rate, samples/s and validation loss, per step
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -90,7 +86,7 @@ def test_train_reports_splits_labels_summarises_and_logs(store, tmp_path, capsys
             scalars.setdefault(tag, []).extend(acc.Scalars(tag))
     assert {"loss", "lr", "samples_per_s", "val_loss"} <= set(scalars)
     assert [e.step for e in scalars["loss"]] == [1, 2, 3, 4, 5, 6]
-    jsonl = {m["step"]: m for m in _metrics(out) if "loss" in m}
+    jsonl = {m["step"]: m for m in training_rows(out)}
     for e in scalars["loss"]:
         assert math.isclose(e.value, jsonl[e.step]["loss"], rel_tol=1e-6)
     assert [e.step for e in scalars["val_loss"]] == [3, 6]
@@ -116,7 +112,7 @@ def test_resume_to_a_larger_num_steps_says_what_the_schedule_does(store, tmp_pat
     assert main([*common, "--resume", "num_steps=12"]) == 0
     text = capsys.readouterr().out
     assert "resuming" in text and "num_steps 6 -> 12" in text and "stretched to end at step 12" in text
-    lr = {m["step"]: m["lr"] for m in _metrics(out) if "lr" in m}
+    lr = {m["step"]: m["lr"] for m in metrics_rows(out) if "lr" in m}
     assert lr[6] == 0.0  # the end of the first schedule
     # from step 7 on: the cosine schedule of a 12-step run (lr 1e-3, warm-up 2), not 0 and not restarted
     opt = optim.SGD(nn.Linear(1, 1).parameters(), lr=1e-3)
